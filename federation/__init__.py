@@ -1,0 +1,1 @@
+"""Generated from protos/federation. Do not edit; run `make proto`."""

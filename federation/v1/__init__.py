@@ -1,0 +1,1 @@
+"""Generated from protos/federation/v1. Do not edit; run `make proto`."""

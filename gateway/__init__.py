@@ -1,0 +1,1 @@
+"""The federation gateway: registry, routing, policy and audit between domains."""

@@ -1,0 +1,1 @@
+"""Core logic of the gateway: plain Python, no gRPC or wire types (enforced by ruff TID251)."""

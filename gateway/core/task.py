@@ -1,0 +1,25 @@
+"""A task as the gateway tracks it while it runs, and the call chain it belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.core.models import CapabilityTarget, ContextRef, Principal
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """Identity and routing facts of one cross-domain invocation."""
+
+    task_id: str
+    trace_id: str
+    caller: Principal
+    target: CapabilityTarget
+    parent_task_id: str = ""
+    deadline: datetime | None = None
+    idempotency_key: str = ""
+    context_refs: tuple[ContextRef, ...] = ()
+    depth: int = 1
+    call_path: tuple[str, ...] = field(default=())
+    """`domain/capability` of every task from the root to this one, inclusive."""

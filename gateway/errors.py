@@ -1,0 +1,104 @@
+"""The gateway's exception tree. Names say what the caller should do.
+
+    GatewayError                       base; never raised itself
+    ├── InvalidRequest                 fix the request (INVALID_ARGUMENT)
+    │   └── SchemaViolation            input does not match the capability's schema
+    ├── NotFound                       the name is unknown (NOT_FOUND)
+    │   ├── DomainNotFound
+    │   ├── CapabilityNotFound
+    │   └── LeaseNotFound              re-register, the lease is gone
+    ├── PayloadTooLarge                send less (RESOURCE_EXHAUSTED)
+    ├── CallChainRefused               nesting too deep or a cycle (FAILED_PRECONDITION)
+    ├── PolicyDenied                   ask for the permission (PERMISSION_DENIED)
+    ├── Unauthenticated                present a valid identity (UNAUTHENTICATED)
+    ├── DomainUnavailable              no live endpoint / domain unreachable (UNAVAILABLE)
+    ├── DeadlineExceeded               the deadline ran out (DEADLINE_EXCEEDED)
+    ├── TaskCanceled                   the caller or domain canceled (CANCELLED)
+    ├── StoreUnavailable               the database is down; retry later (UNAVAILABLE)
+    └── AuditUnavailable               the audit trail cannot record; fail closed (UNAVAILABLE)
+
+The service layer maps these to gRPC status codes in one table
+(`gateway.services.status_map`); core code raises them and never sees gRPC.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a caller on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(GatewayError):
+    """The request is malformed or names something invalid."""
+
+
+class SchemaViolation(InvalidRequest):
+    """The input does not satisfy the capability's JSON Schema."""
+
+    def __init__(self, message: str, json_path: str) -> None:
+        super().__init__(f"input does not match the schema at {json_path}: {message}")
+        self.json_path = json_path
+
+
+class NotFound(GatewayError):
+    """A named thing does not exist."""
+
+
+class DomainNotFound(NotFound):
+    """No domain of that name is registered."""
+
+
+class CapabilityNotFound(NotFound):
+    """The domain does not offer that capability (or that version)."""
+
+
+class LeaseNotFound(NotFound):
+    """The lease is unknown or expired; the endpoint must register again."""
+
+
+class PayloadTooLarge(GatewayError):
+    """The message is larger than the configured maximum."""
+
+
+class CallChainRefused(GatewayError):
+    """A nested call would exceed the depth limit or re-enter a capability (a cycle)."""
+
+
+class PolicyDenied(GatewayError):
+    """The policy does not allow this call; the message names the missing permission."""
+
+
+class Unauthenticated(GatewayError):
+    """The caller's identity is missing or does not hold."""
+
+
+class DomainUnavailable(GatewayError):
+    """The target has no live endpoint or could not be reached."""
+
+    retryable = True
+
+
+class DeadlineExceeded(GatewayError):
+    """The call's deadline passed before it finished."""
+
+
+class TaskCanceled(GatewayError):
+    """The task was canceled."""
+
+
+class StoreUnavailable(GatewayError):
+    """The gateway's database cannot be reached; the call was not acted on."""
+
+    retryable = True
+
+
+class AuditUnavailable(GatewayError):
+    """The audit trail cannot durably record; the gateway fails closed."""
+
+    retryable = True

@@ -1,0 +1,111 @@
+"""Gateway configuration: one `Settings` object built at start-up and passed down.
+
+Sources, highest priority first: keyword arguments (the CLI's flags), environment
+variables with prefix `FEDGATE_` (nested fields use `__`, for example
+`FEDGATE_LEASE__DEFAULT_TTL=30`; durations are in seconds), a TOML config file, then the defaults below.
+Nothing else in the gateway reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MIB = 1024 * 1024
+
+
+class LeaseSettings(BaseModel):
+    """How endpoint leases are granted and reaped."""
+
+    default_ttl: float = Field(15.0, gt=0, description="Lease (seconds) when none is asked.")
+    min_ttl: float = Field(1.0, gt=0, description="Shortest lease granted (seconds).")
+    max_ttl: float = Field(300.0, gt=0, description="Longest lease granted (seconds).")
+    reaper_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between removals of expired endpoints and routing-view refreshes.",
+    )
+
+
+class RoutingSettings(BaseModel):
+    """How calls are routed between domains."""
+
+    max_depth: int = Field(8, ge=1, description="Deepest allowed nesting of cross-domain calls.")
+    default_timeout: float = Field(
+        30.0, gt=0, description="Deadline (seconds) when neither caller nor capability sets one."
+    )
+
+
+class Settings(BaseSettings):
+    """Static configuration of one gateway process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEDGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    listen: str = Field("127.0.0.1:7443", description="host:port to serve on; port 0 picks one.")
+    state_dir: Path = Field(Path(".fedgate"), description="Folder for the SQLite file and keys.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty means SQLite at <state_dir>/fedgate.db.",
+    )
+    max_message_bytes: int = Field(
+        4 * MIB, gt=0, description="Largest request or response message accepted (bytes)."
+    )
+    lease: LeaseSettings = LeaseSettings()
+    routing: RoutingSettings = RoutingSettings()
+    grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"listen must be host:port, got {value!r}")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force (SQLite in the state folder by default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'fedgate.db').resolve()}"
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Builds settings from overrides, environment, an optional TOML file and defaults."""
+        _ConfigFile.path = config_file
+        try:
+            return cls(**overrides)
+        finally:
+            _ConfigFile.path = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _ConfigFile.path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_ConfigFile.path))
+        return tuple(sources)
+
+
+class _ConfigFile:
+    # pydantic-settings builds sources from the class, so the file chosen at load
+    # time travels through here for the duration of one `Settings.load` call.
+    path: Path | None = None
