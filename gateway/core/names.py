@@ -16,9 +16,7 @@ AGENT_PATTERN = re.compile(r"agent/[a-z][a-z0-9-]{1,62}")
 def check_name(kind: str, value: str) -> str:
     """Returns `value` if it is a valid name, else raises `InvalidRequest` naming `kind`."""
     if not NAME_PATTERN.fullmatch(value):
-        raise InvalidRequest(
-            f"invalid {kind} name {value!r}: must match [a-z][a-z0-9-]{{1,62}}"
-        )
+        raise InvalidRequest(f"invalid {kind} name {value!r}: must match [a-z][a-z0-9-]{{1,62}}")
     return value
 
 
