@@ -2,7 +2,8 @@
 
 Sources, highest priority first: keyword arguments (the CLI's flags), environment
 variables with prefix `FEDGATE_` (nested fields use `__`, for example
-`FEDGATE_LEASE__DEFAULT_TTL=30`; durations are in seconds), a TOML config file, then the defaults below.
+`FEDGATE_LEASE__DEFAULT_TTL=30`; durations are in seconds), a TOML config
+file, then the defaults below.
 Nothing else in the gateway reads the environment.
 """
 

@@ -24,7 +24,8 @@ def check_agent(value: str) -> str:
     """Returns `value` if it is empty or a valid agent name, else raises `InvalidRequest`."""
     if value and not AGENT_PATTERN.fullmatch(value):
         raise InvalidRequest(
-            f"invalid agent name {value!r}: must look like agent/<name>, name [a-z][a-z0-9-]{{1,62}}"
+            f"invalid agent name {value!r}: "
+            "must look like agent/<name>, name [a-z][a-z0-9-]{1,62}"
         )
     return value
 

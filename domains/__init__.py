@@ -1,0 +1,1 @@
+"""Local domain orchestrators: the SDK for building them and example domains."""
