@@ -1,0 +1,36 @@
+"""gRPC metadata keys the federation uses, in one place for gateway, SDK and CLI.
+
+Gateway -> domain (`Execute`): trace, task, parent task and call path of the task.
+Domain -> gateway (nested `Invoke`): the SDK echoes the call path it was given,
+and names its caller domain and acting agent.
+"""
+
+from __future__ import annotations
+
+TRACE_ID = "fedgate-trace-id"
+"""Trace the task belongs to."""
+
+TASK_ID = "fedgate-task-id"
+"""The task being executed."""
+
+PARENT_TASK_ID = "fedgate-parent-task-id"
+"""The task that caused this one; empty at the root."""
+
+CALL_PATH = "fedgate-call-path"
+"""Comma-separated `domain/capability` chain from the root task down to this one."""
+
+CALLER_DOMAIN = "fedgate-caller-domain"
+"""The calling domain. Until mTLS is on (see the identity issue) this is self-asserted."""
+
+CALLER_AGENT = "fedgate-agent"
+"""Agent acting inside the caller's domain, `agent/<name>`."""
+
+
+def encode_call_path(path: tuple[str, ...]) -> str:
+    """The call path as one metadata value."""
+    return ",".join(path)
+
+
+def decode_call_path(value: str) -> tuple[str, ...]:
+    """A call path metadata value back to its parts (empty value: empty path)."""
+    return tuple(p for p in value.split(",") if p)
