@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from gateway.core.audit_event import AuditEvent
+from gateway.core.decision import Action, Decision
 from gateway.core.models import (
     CapabilitySpec,
     DomainRecord,
     EndpointRecord,
     Payload,
+    Principal,
     TaskUpdate,
 )
 from gateway.core.task import TaskInfo
@@ -75,12 +78,12 @@ class DomainTransport(Protocol):
     """Runs a task on one endpoint of a domain (implemented over gRPC)."""
 
     def execute(
-        self, address: str, task: TaskInfo, input: Payload, timeout: float | None
+        self, address: str, task: TaskInfo, input: Payload, time_limit: float | None
     ) -> AsyncIterator[TaskUpdate]:
         """Streams the task's updates from the endpoint; the last one is final.
 
         Raises `DomainUnavailable` when the endpoint cannot be reached and
-        `DeadlineExceeded` when `timeout` runs out.
+        `DeadlineExceeded` when `time_limit` (seconds) runs out.
         """
         ...
 
@@ -90,4 +93,20 @@ class DomainTransport(Protocol):
 
     async def close(self) -> None:
         """Closes every channel."""
+        ...
+
+
+class PolicyDecider(Protocol):
+    """Decides whether a principal may act on an object of a domain."""
+
+    def decide(self, principal: Principal, domain: str, obj: str, action: Action) -> Decision:
+        """The decision, with the deciding rule; never raises for a well-formed request."""
+        ...
+
+
+class AuditSink(Protocol):
+    """Records audit events. In strict mode it returns only once they are durable."""
+
+    async def record(self, events: list[AuditEvent]) -> None:
+        """Records `events` in order; raises `AuditUnavailable` when it cannot."""
         ...

@@ -1,0 +1,1 @@
+"""The `fedgate` command line (typer + rich)."""

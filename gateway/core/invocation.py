@@ -1,0 +1,72 @@
+"""One cross-domain call as it moves through the request chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.core.decision import Decision
+from gateway.core.models import (
+    CapabilitySpec,
+    CapabilityTarget,
+    ContextRef,
+    Payload,
+    Principal,
+    TaskUpdate,
+)
+from gateway.core.task import TaskInfo
+from gateway.errors import GatewayError
+
+
+@dataclass(slots=True)
+class Invocation:
+    """The request, and what the chain's steps learn about it.
+
+    Steps fill `capability`, `task` and `decision` in order; later steps may
+    rely on what earlier ones set (see `require_task`).
+    """
+
+    caller: Principal
+    target: CapabilityTarget
+    input: Payload
+    context_refs: tuple[ContextRef, ...] = ()
+    idempotency_key: str = ""
+    trace_id: str = ""
+    parent_task_id: str = ""
+    claimed_call_path: tuple[str, ...] = ()
+    timeout: float | None = None
+    """Seconds left on the caller's deadline; None when the caller set none."""
+
+    capability: CapabilitySpec | None = None
+    task: TaskInfo | None = None
+    decision: Decision | None = None
+    started_ns: int = field(default=0)
+
+    def require_task(self) -> TaskInfo:
+        """The task the chain created; a programming error if asked for too early."""
+        if self.task is None:
+            raise RuntimeError("the task is created by the call-chain step; it has not run yet")
+        return self.task
+
+    def require_capability(self) -> CapabilitySpec:
+        """The resolved capability; a programming error if asked for too early."""
+        if self.capability is None:
+            raise RuntimeError("the capability is resolved by the resolve step; it has not run yet")
+        return self.capability
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a call ended: the final update, or the error that stopped it."""
+
+    final: TaskUpdate | None = None
+    error: GatewayError | None = None
+    duration_us: int = 0
+
+    @property
+    def label(self) -> str:
+        """Short outcome for logs and audit: the task state or the error class."""
+        if self.final is not None:
+            return str(self.final.state)
+        if self.error is not None:
+            return type(self.error).__name__
+        return "interrupted"

@@ -1,0 +1,181 @@
+"""The steps of the request chain. Each does one thing before routing and may act after.
+
+The chain is built once from an explicit list (see `gateway.server`):
+audit(outcome) -> resolve -> validate -> call chain -> policy -> audit(request),
+then the router. A step's `after` runs only if its `before` completed, in
+reverse order, so the outcome is audited last and also for refused calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+from gateway.core import call_chain
+from gateway.core.audit_event import AuditEvent, EventType
+from gateway.core.clock import Clock, utcnow
+from gateway.core.decision import Action
+from gateway.core.invocation import Invocation, Outcome
+from gateway.core.ports import AuditSink, PolicyDecider
+from gateway.core.registry import Registry
+from gateway.core.router import Router
+from gateway.core.schema import InputValidator
+from gateway.core.task import TaskInfo
+from gateway.core.task_table import TaskTable
+from gateway.errors import InvalidRequest, PolicyDenied
+
+
+class InvokeStep(Protocol):
+    """One link of the request chain."""
+
+    async def before(self, invocation: Invocation) -> None:
+        """Checks or enriches the invocation; raises a `GatewayError` to refuse it."""
+        ...
+
+    async def after(self, invocation: Invocation, outcome: Outcome) -> None:
+        """Acts on the outcome (only if `before` completed)."""
+        ...
+
+
+class _NoAfter:
+    async def after(self, invocation: Invocation, outcome: Outcome) -> None:
+        return None
+
+
+class ResolveStep(_NoAfter):
+    """Resolves `domain/capability` in the registry (NOT_FOUND when unknown)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    async def before(self, invocation: Invocation) -> None:
+        _, invocation.capability = self._registry.resolve(invocation.target)
+
+
+class ValidateStep(_NoAfter):
+    """Validates the input against the capability's JSON Schema."""
+
+    def __init__(self, validator: InputValidator) -> None:
+        self._validator = validator
+
+    async def before(self, invocation: Invocation) -> None:
+        capability = invocation.require_capability()
+        payload = invocation.input
+        if payload.json is None:
+            if capability.input_schema:
+                raise InvalidRequest(
+                    f"{invocation.target} takes JSON input; got {payload.content_type!r}"
+                )
+            return
+        self._validator.validate(invocation.target.domain, capability, payload.json)
+
+
+class CallChainStep:
+    """Creates the task: ids, trace, depth and call path; refuses cycles and deep nesting."""
+
+    def __init__(
+        self, tasks: TaskTable, router: Router, *, max_depth: int, clock: Clock = utcnow
+    ) -> None:
+        self._tasks = tasks
+        self._router = router
+        self._max_depth = max_depth
+        self._clock = clock
+
+    async def before(self, invocation: Invocation) -> None:
+        parent = self._tasks.get(invocation.parent_task_id) if invocation.parent_task_id else None
+        place = call_chain.position(
+            caller=invocation.caller,
+            target=invocation.target,
+            trace_id=invocation.trace_id,
+            parent=parent,
+            parent_task_id=invocation.parent_task_id,
+            claimed_path=invocation.claimed_call_path,
+            max_depth=self._max_depth,
+        )
+        capability = invocation.require_capability()
+        task = TaskInfo(
+            task_id=uuid.uuid4().hex,
+            trace_id=place.trace_id,
+            caller=invocation.caller,
+            target=invocation.target.__class__(
+                invocation.target.domain, capability.name, capability.version
+            ),
+            parent_task_id=invocation.parent_task_id,
+            deadline=self._clock() + timedelta(seconds=self._router.timeout_for(invocation)),
+            idempotency_key=invocation.idempotency_key,
+            context_refs=invocation.context_refs,
+            depth=place.depth,
+            call_path=place.call_path,
+        )
+        invocation.task = task
+        self._tasks.add(task)
+
+    async def after(self, invocation: Invocation, outcome: Outcome) -> None:
+        self._tasks.remove(invocation.require_task().task_id)
+
+
+class PolicyStep(_NoAfter):
+    """Asks the policy whether the caller may invoke the target capability."""
+
+    def __init__(self, decider: PolicyDecider) -> None:
+        self._decider = decider
+
+    async def before(self, invocation: Invocation) -> None:
+        target = invocation.target
+        decision = self._decider.decide(
+            invocation.caller, target.domain, target.name, Action.INVOKE
+        )
+        invocation.decision = decision
+        if not decision.allowed:
+            raise PolicyDenied(decision.reason)
+
+
+class AuditRequestStep(_NoAfter):
+    """Records the request and its decision before anything is forwarded."""
+
+    def __init__(self, sink: AuditSink) -> None:
+        self._sink = sink
+
+    async def before(self, invocation: Invocation) -> None:
+        await self._sink.record([_event(invocation, EventType.TASK_REQUESTED)])
+
+
+class AuditOutcomeStep:
+    """Records how the call ended (completed, failed, refused) before the caller hears it."""
+
+    def __init__(self, sink: AuditSink) -> None:
+        self._sink = sink
+
+    async def before(self, invocation: Invocation) -> None:
+        return None
+
+    async def after(self, invocation: Invocation, outcome: Outcome) -> None:
+        event = _event(invocation, EventType.TASK_FINISHED, outcome)
+        await self._sink.record([event])
+
+
+def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = None) -> AuditEvent:
+    task = invocation.task
+    decision = invocation.decision
+    attributes: dict[str, object] = {}
+    if outcome is not None and outcome.error is not None:
+        attributes["error"] = outcome.error.message
+    if task is not None:
+        attributes["depth"] = task.depth
+        attributes["parent_task_id"] = task.parent_task_id
+    return AuditEvent(
+        type=kind,
+        actor=str(invocation.caller),
+        source_domain=invocation.caller.domain,
+        target_domain=invocation.target.domain,
+        capability=invocation.target.name,
+        trace_id=task.trace_id if task else invocation.trace_id,
+        task_id=task.task_id if task else "",
+        decision=("allow" if decision.allowed else "deny") if decision else "",
+        rule=decision.rule if decision else "",
+        policy_version=decision.policy_version if decision else 0,
+        outcome=outcome.label if outcome else "",
+        duration_us=outcome.duration_us if outcome else 0,
+        attributes=attributes,
+    )

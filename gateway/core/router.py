@@ -1,0 +1,48 @@
+"""Routes a validated, authorised invocation to one live endpoint of the target domain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from gateway.core.balancer import Balancer
+from gateway.core.invocation import Invocation
+from gateway.core.models import TaskUpdate
+from gateway.core.ports import DomainTransport
+from gateway.core.registry import Registry
+
+
+class Router:
+    """Chooses an endpoint and streams the task's updates from it."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        transport: DomainTransport,
+        *,
+        balancer: Balancer | None = None,
+        default_timeout: float = 30.0,
+    ) -> None:
+        self._registry = registry
+        self._transport = transport
+        self._balancer = balancer or Balancer()
+        self._default_timeout = default_timeout
+
+    def timeout_for(self, invocation: Invocation) -> float:
+        """The caller's remaining deadline, else the capability's default, else ours."""
+        if invocation.timeout is not None:
+            return invocation.timeout
+        capability = invocation.capability
+        if capability is not None and capability.default_timeout > timedelta(0):
+            return capability.default_timeout.total_seconds()
+        return self._default_timeout
+
+    async def execute(self, invocation: Invocation) -> AsyncIterator[TaskUpdate]:
+        """Runs the task on the least-loaded live endpoint and yields its updates."""
+        task = invocation.require_task()
+        address = self._balancer.pick(self._registry.live_addresses(task.target.domain))
+        with self._balancer.track(address):
+            async for update in self._transport.execute(
+                address, task, invocation.input, self.timeout_for(invocation)
+            ):
+                yield update

@@ -1,0 +1,209 @@
+"""Composition root: builds the gateway from settings and its parts, and runs it.
+
+`build_gateway(settings)` returns a `GatewayApp`; `await app.start()` binds the
+listen address (port 0 picks a free port) and returns the bound port, so tests
+and `fedgate serve` share one construction path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from federation.v1 import gateway_pb2, gateway_pb2_grpc
+from gateway.core.audit_event import AuditEvent, EventType, LogAuditSink
+from gateway.core.decision import OpenPolicy
+from gateway.core.invoke_steps import (
+    AuditOutcomeStep,
+    AuditRequestStep,
+    CallChainStep,
+    InvokeStep,
+    PolicyStep,
+    ResolveStep,
+    ValidateStep,
+)
+from gateway.core.lease import LeasePolicy
+from gateway.core.pipeline import InvokePipeline
+from gateway.core.ports import AuditSink, PolicyDecider, RegistryStore
+from gateway.core.registry import Registry
+from gateway.core.router import Router
+from gateway.core.schema import InputValidator
+from gateway.core.task_table import TaskTable
+from gateway.errors import GatewayError
+from gateway.services.channels import ChannelPool, channel_options
+from gateway.services.domain_transport import GrpcDomainTransport
+from gateway.services.gateway_service import GatewayService
+from gateway.settings import Settings
+from gateway.store.database import migrate, open_engine
+from gateway.store.registry_store import SqlRegistryStore
+
+log = logging.getLogger(__name__)
+
+GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].full_name
+
+
+@dataclass
+class GatewayApp:
+    """A built, not yet started gateway: server, registry and background work."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    registry: Registry
+    transport: GrpcDomainTransport
+    pool: ChannelPool
+    audit: AuditSink
+    health: health_aio.HealthServicer
+    port: int = 0
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """`host:port` the gateway listens on (valid after `start`)."""
+        host = self.settings.listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        """Loads the routing view, binds, starts serving and the reaper; returns the port."""
+        await self.registry.refresh()
+        self.port = self.server.add_insecure_port(self.settings.listen)
+        if self.port == 0:
+            raise OSError(f"could not bind {self.settings.listen}")
+        await self.server.start()
+        for service in ("", GATEWAY_SERVICE):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._background.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        log.info("gateway serving on %s", self.address)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stops accepting calls, lets running ones finish within `grace`, closes channels."""
+        await self.health.enter_graceful_shutdown()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
+        await self.server.stop(self.settings.grace_period if grace is None else grace)
+        await self.transport.close()
+
+    async def _reap_forever(self) -> None:
+        interval = self.settings.lease.reaper_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                expired = await self.registry.reap()
+            except GatewayError as exc:
+                log.warning("lease reaper: %s", exc.message)
+                continue
+            if not expired:
+                continue
+            for endpoint in expired:
+                await self.pool.discard(endpoint.address)
+            await self.audit.record(
+                [
+                    AuditEvent(
+                        type=EventType.LEASE_EXPIRED,
+                        actor="gateway",
+                        target_domain=e.domain,
+                        outcome="expired",
+                        attributes={"address": e.address, "lease_id": e.lease_id},
+                    )
+                    for e in expired
+                ]
+            )
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    store: RegistryStore | None = None,
+    policy: PolicyDecider | None = None,
+    audit: AuditSink | None = None,
+) -> GatewayApp:
+    """Builds the gateway from settings; parts may be passed in to replace the defaults."""
+    if store is None:
+        engine = open_engine(settings.effective_database_url)
+        migrate(engine)
+        store = SqlRegistryStore(engine)
+    if policy is None:
+        log.warning("no shared policy configured: every call is allowed (open policy)")
+        policy = OpenPolicy()
+    audit = audit or LogAuditSink()
+    registry = Registry(
+        store,
+        LeasePolicy(
+            default_ttl=settings.lease.default_ttl,
+            min_ttl=settings.lease.min_ttl,
+            max_ttl=settings.lease.max_ttl,
+        ),
+    )
+    pool = ChannelPool(settings.max_message_bytes)
+    transport = GrpcDomainTransport(pool)
+    router = Router(registry, transport, default_timeout=settings.routing.default_timeout)
+    steps: list[InvokeStep] = [
+        AuditOutcomeStep(audit),
+        ResolveStep(registry),
+        ValidateStep(InputValidator()),
+        CallChainStep(TaskTable(), router, max_depth=settings.routing.max_depth),
+        PolicyStep(policy),
+        AuditRequestStep(audit),
+    ]
+    pipeline = InvokePipeline(steps, router)
+
+    server = grpc.aio.server(options=channel_options(settings.max_message_bytes))
+    gateway_pb2_grpc.add_FederationGatewayServicer_to_server(
+        GatewayService(registry, pipeline, audit), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (
+            GATEWAY_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    return GatewayApp(
+        settings=settings,
+        server=server,
+        registry=registry,
+        transport=transport,
+        pool=pool,
+        audit=audit,
+        health=health,
+    )
+
+
+async def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
+    """Runs the gateway until SIGINT or SIGTERM, then shuts down gracefully.
+
+    When `ready_file` is given, the bound `host:port` is written there once the
+    gateway serves, so scripts can start it on port 0 and find it.
+    """
+    app = build_gateway(settings)
+    await app.start()
+    if ready_file is not None:
+        ready_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(app.address)
+        tmp.replace(ready_file)  # atomic: readers never see a half-written address
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down (grace %.1fs)", settings.grace_period)
+        await app.stop()

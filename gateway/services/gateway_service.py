@@ -1,0 +1,244 @@
+"""The `FederationGateway` servicer: translates messages and maps errors, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+import grpc
+
+from federation.v1 import common_pb2 as pb
+from federation.v1 import gateway_pb2 as gw
+from federation.v1 import gateway_pb2_grpc as gw_grpc
+from gateway.core.audit_event import AuditEvent, EventType
+from gateway.core.clock import Clock, utcnow
+from gateway.core.invocation import Invocation
+from gateway.core.models import ContextRef, Principal, TaskUpdate
+from gateway.core.pipeline import InvokePipeline
+from gateway.core.ports import AuditSink
+from gateway.core.registry import Registry
+from gateway.errors import InvalidRequest, PolicyDenied
+from gateway.services import convert, metadata
+from gateway.services.errors import abort_for
+from gateway.services.identity import call_path_of, caller_of
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+class GatewayService(gw_grpc.FederationGatewayServicer):
+    """Registry and routing RPCs for domain teams and callers."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        pipeline: InvokePipeline,
+        audit: AuditSink,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._registry = registry
+        self._pipeline = pipeline
+        self._audit = audit
+        self._clock = clock
+
+    # --- registry -------------------------------------------------------------
+
+    async def RegisterDomain(  # noqa: N802 - gRPC method names are PascalCase
+        self, request: gw.RegisterDomainRequest, context: Context
+    ) -> gw.RegisterDomainResponse:
+        try:
+            caller = _self_only(caller_of(context), request.domain, "register")
+            if not request.HasField("endpoint") or not request.endpoint.address:
+                raise InvalidRequest("endpoint.address is required")
+            capabilities = [convert.capability_from_proto(c) for c in request.capabilities]
+            ttl = (
+                request.lease_ttl.ToTimedelta().total_seconds()
+                if request.HasField("lease_ttl")
+                else None
+            )
+            lease = await self._registry.register(
+                domain=request.domain,
+                owner=request.owner,
+                address=request.endpoint.address,
+                capabilities=capabilities,
+                requested_ttl=ttl,
+            )
+            await self._audit.record(
+                [
+                    AuditEvent(
+                        type=EventType.DOMAIN_REGISTERED,
+                        actor=str(caller),
+                        source_domain=caller.domain,
+                        target_domain=request.domain,
+                        outcome="registered",
+                        attributes={
+                            "address": request.endpoint.address,
+                            "lease_id": lease.endpoint.lease_id,
+                            "capabilities": [f"{c.name}@{c.version}" for c in capabilities],
+                        },
+                    )
+                ]
+            )
+        except Exception as exc:
+            await abort_for(context, exc)
+        return gw.RegisterDomainResponse(
+            lease_id=lease.endpoint.lease_id,
+            lease_ttl=convert.duration_to_proto(lease.ttl),
+            heartbeat_interval=convert.duration_to_proto(lease.heartbeat_interval),
+            lease_expires_at=convert.timestamp_to_proto(lease.endpoint.lease_expires_at),
+        )
+
+    async def Heartbeat(  # noqa: N802
+        self, request: gw.HeartbeatRequest, context: Context
+    ) -> gw.HeartbeatResponse:
+        try:
+            _self_only(caller_of(context), request.domain, "heartbeat for")
+            endpoint = await self._registry.heartbeat(
+                domain=request.domain, lease_id=request.lease_id
+            )
+        except Exception as exc:
+            await abort_for(context, exc)
+        return gw.HeartbeatResponse(
+            lease_expires_at=convert.timestamp_to_proto(endpoint.lease_expires_at)
+        )
+
+    async def DeregisterDomain(  # noqa: N802
+        self, request: gw.DeregisterDomainRequest, context: Context
+    ) -> gw.DeregisterDomainResponse:
+        try:
+            caller = _self_only(caller_of(context), request.domain, "deregister")
+            removed = await self._registry.deregister(
+                domain=request.domain, lease_id=request.lease_id or None
+            )
+            await self._audit.record(
+                [
+                    AuditEvent(
+                        type=EventType.DOMAIN_DEREGISTERED,
+                        actor=str(caller),
+                        source_domain=caller.domain,
+                        target_domain=request.domain,
+                        outcome="deregistered",
+                        attributes={"lease_id": request.lease_id, "removed": removed},
+                    )
+                ]
+            )
+        except Exception as exc:
+            await abort_for(context, exc)
+        return gw.DeregisterDomainResponse(removed_endpoints=removed)
+
+    async def ListDomains(  # noqa: N802
+        self, request: gw.ListDomainsRequest, context: Context
+    ) -> gw.ListDomainsResponse:
+        try:
+            caller_of(context)
+            records = await self._registry.list_domains()
+        except Exception as exc:
+            await abort_for(context, exc)
+        now = self._clock()
+        return gw.ListDomainsResponse(
+            domains=[
+                convert.domain_to_proto(r, now)
+                for r in records
+                if request.include_offline or r.live_endpoints(now)
+            ]
+        )
+
+    async def DescribeDomain(  # noqa: N802
+        self, request: gw.DescribeDomainRequest, context: Context
+    ) -> gw.DomainInfo:
+        try:
+            caller_of(context)
+            record = await self._registry.describe(request.domain)
+        except Exception as exc:
+            await abort_for(context, exc)
+        return convert.domain_to_proto(record, self._clock())
+
+    # --- invocation -----------------------------------------------------------
+
+    async def Invoke(  # noqa: N802
+        self, request: gw.InvokeRequest, context: Context
+    ) -> gw.InvokeResponse:
+        invocation: Invocation | None = None
+        final: TaskUpdate | None = None
+        try:
+            invocation = _invocation(request, context)
+            async for update in self._pipeline.run(invocation):
+                if update.final:
+                    final = update
+        except Exception as exc:
+            await abort_for(
+                context, exc, invocation.task.trace_id if invocation and invocation.task else ""
+            )
+        # The pipeline always ends with a final update or raises.
+        assert final is not None
+        assert invocation is not None
+        task = invocation.require_task()
+        context.set_trailing_metadata(
+            ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id))
+        )
+        response = gw.InvokeResponse(
+            task=convert.task_to_proto(task, final.state, final.message, self._clock())
+        )
+        if final.output is not None:
+            response.output.CopyFrom(convert.payload_to_proto(final.output))
+        if final.error is not None:
+            response.error.CopyFrom(
+                pb.TaskError(
+                    code=final.error.code,
+                    message=final.error.message,
+                    retryable=final.error.retryable,
+                )
+            )
+        return response
+
+    async def InvokeStream(  # noqa: N802
+        self, request: gw.InvokeRequest, context: Context
+    ) -> AsyncIterator[pb.TaskEvent]:
+        invocation: Invocation | None = None
+        sequence = 0
+        try:
+            invocation = _invocation(request, context)
+            async for update in self._pipeline.run(invocation):
+                sequence += 1
+                task = invocation.require_task()
+                if sequence == 1:
+                    await context.send_initial_metadata(
+                        ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id))
+                    )
+                yield convert.update_to_proto(update, task.task_id, sequence)
+        except Exception as exc:
+            await abort_for(
+                context, exc, invocation.task.trace_id if invocation and invocation.task else ""
+            )
+
+
+def _self_only(caller: Principal, domain: str, verb: str) -> Principal:
+    if caller.domain != domain:
+        raise PolicyDenied(
+            f"domain {caller.domain!r} may not {verb} domain {domain!r}: "
+            "a domain may only register, renew or deregister itself"
+        )
+    return caller
+
+
+def _invocation(request: gw.InvokeRequest, context: Context) -> Invocation:
+    if not request.HasField("target"):
+        raise InvalidRequest("target is required (domain and capability name)")
+    remaining = context.time_remaining()
+    return Invocation(
+        caller=caller_of(context, request.agent),
+        target=convert.target_from_proto(request.target),
+        input=convert.payload_from_proto(request.input)
+        if request.HasField("input")
+        else _missing_input(),
+        context_refs=tuple(ContextRef(r.key, r.version) for r in request.context_refs),
+        idempotency_key=request.idempotency_key,
+        trace_id=request.trace_id,
+        parent_task_id=request.parent_task_id,
+        claimed_call_path=call_path_of(context),
+        timeout=remaining,
+    )
+
+
+def _missing_input() -> NoReturn:
+    raise InvalidRequest("input is required: set json or data")
