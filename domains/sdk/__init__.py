@@ -1,0 +1,65 @@
+"""The domains SDK: build a domain's local orchestrator and join the federation.
+
+    Domain, define_capability       declare capabilities as typed async handlers
+    TaskContext                     what a handler gets: report, call, require_input
+    Agent, agent, sequence, ...     coordinate agents inside the domain
+    DomainServer, run_domain        serve the orchestrator, keep it registered
+    GatewayClient                   call the gateway (nested calls, registry)
+
+Test helpers live in `domains.sdk.testing`.
+"""
+
+from __future__ import annotations
+
+from domains.sdk.agents import Agent, FunctionAgent, agent
+from domains.sdk.capability import Capability, define_capability
+from domains.sdk.channels import open_gateway_channel
+from domains.sdk.context import TaskContext
+from domains.sdk.domain import Domain
+from domains.sdk.errors import CallFailed, InputRequired
+from domains.sdk.events import TaskEvent
+from domains.sdk.gateway_client import GatewayClient
+from domains.sdk.lease import LeaseKeeper
+from domains.sdk.orchestrator_service import OrchestratorService
+from domains.sdk.results import DomainInfo, EndpointInfo, InvokeResult, Lease
+from domains.sdk.server import DomainServer, run_domain
+from domains.sdk.workflow import (
+    conditional,
+    escalate,
+    fallback,
+    parallel,
+    retry,
+    sequence,
+)
+from gateway.core.models import Classification, TaskState
+
+__all__ = [
+    "Agent",
+    "CallFailed",
+    "Capability",
+    "Classification",
+    "Domain",
+    "DomainInfo",
+    "DomainServer",
+    "EndpointInfo",
+    "FunctionAgent",
+    "GatewayClient",
+    "InputRequired",
+    "InvokeResult",
+    "Lease",
+    "LeaseKeeper",
+    "OrchestratorService",
+    "TaskContext",
+    "TaskEvent",
+    "TaskState",
+    "agent",
+    "conditional",
+    "define_capability",
+    "escalate",
+    "fallback",
+    "open_gateway_channel",
+    "parallel",
+    "retry",
+    "run_domain",
+    "sequence",
+]

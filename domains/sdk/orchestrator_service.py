@@ -1,0 +1,265 @@
+"""The `DomainOrchestrator` gRPC service over a `Domain`: what the gateway calls.
+
+Execute admits a task (strict conversion, capability lookup, pydantic validation),
+then runs the handler as its own asyncio task, registered by task id so `Cancel`
+can reach it, and streams its events: WORKING first, progress notes, then exactly
+one final event. A failing handler fails its task, never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from pydantic import BaseModel, ValidationError
+
+from domains.sdk.capability import Capability
+from domains.sdk.context import TaskContext
+from domains.sdk.domain import Domain
+from domains.sdk.errors import InputRequired
+from domains.sdk.gateway_client import GatewayClient
+from federation.v1 import common_pb2 as pb
+from federation.v1 import orchestrator_pb2 as orch
+from federation.v1 import orchestrator_pb2_grpc as orch_grpc
+from gateway.core.models import Payload, TaskError, TaskState, TaskUpdate
+from gateway.core.task import TaskInfo
+from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest
+from gateway.services import convert, metadata, status_map
+
+log = logging.getLogger(__name__)
+
+ServicerContext = grpc.aio.ServicerContext[Any, Any]
+
+SERVICE_NAME = orch.DESCRIPTOR.services_by_name["DomainOrchestrator"].full_name
+"""Full gRPC name of the service, for health checks and reflection."""
+
+
+@dataclass(slots=True)
+class _Running:
+    runner: asyncio.Task[None]
+    cancel_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    task: TaskInfo
+    capability: Capability
+    request: BaseModel
+    timeout: float
+
+
+class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
+    """Serves one domain's capabilities to the gateway."""
+
+    def __init__(self, domain: Domain, *, gateway: GatewayClient | None = None) -> None:
+        """Creates the service.
+
+        Args:
+            domain: The domain whose capabilities are served.
+            gateway: Client that handlers' nested `ctx.call`s go through; None when the
+                domain runs without a gateway.
+        """
+        self.domain = domain
+        self._gateway = gateway
+        self._running: dict[str, _Running] = {}
+
+    @property
+    def running(self) -> tuple[str, ...]:
+        """Ids of the tasks whose handlers are running now."""
+        return tuple(self._running)
+
+    async def Describe(  # noqa: N802 - gRPC method names are PascalCase
+        self, request: orch.DescribeRequest, context: ServicerContext
+    ) -> orch.DescribeResponse:
+        """Returns the domain's identity and catalog."""
+        return orch.DescribeResponse(
+            domain=self.domain.name,
+            owner=self.domain.owner,
+            capabilities=[convert.capability_to_proto(c) for c in self.domain.catalog()],
+        )
+
+    async def Execute(  # noqa: N802
+        self, request: orch.ExecuteRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.TaskEvent]:
+        """Runs one task and streams its events; the last one is final.
+
+        Aborts before running with INVALID_ARGUMENT (malformed task, invalid input),
+        NOT_FOUND (unknown capability or version) or ALREADY_EXISTS (task id running).
+        """
+        try:
+            admitted = self._admit(request, context)
+        except GatewayError as exc:
+            await context.abort(status_map.status_for(exc), exc.message)
+        task = admitted.task
+        if task.task_id in self._running:
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS, f"task {task.task_id} is already running"
+            )
+        queue: asyncio.Queue[TaskUpdate] = asyncio.Queue()
+
+        async def report(message: str) -> None:
+            queue.put_nowait(TaskUpdate(TaskState.WORKING, message))
+
+        ctx = TaskContext(task, reporter=report, gateway=self._gateway)
+        runner = asyncio.create_task(self._run(admitted, ctx, queue), name=f"task {task.task_id}")
+        self._running[task.task_id] = _Running(runner)
+        sequence = 1
+        try:
+            yield _event(TaskUpdate(TaskState.WORKING, "started"), task.task_id, sequence)
+            while True:
+                update = await queue.get()
+                sequence += 1
+                yield _event(update, task.task_id, sequence)
+                if update.final:
+                    return
+        finally:
+            # Reached on completion, on Cancel, and when the caller goes away or the
+            # deadline passes (gRPC cancels this generator): the handler must not
+            # outlive its stream.
+            self._running.pop(task.task_id, None)
+            runner.cancel()
+
+    async def Cancel(  # noqa: N802
+        self, request: orch.CancelRequest, context: ServicerContext
+    ) -> orch.CancelResponse:
+        """Cancels a running task; its stream ends with a CANCELED event."""
+        running = self._running.get(request.task_id)
+        if running is None or running.runner.done():
+            return orch.CancelResponse(found=False)
+        log.info("canceling task %s: %s", request.task_id, request.reason or "no reason given")
+        running.cancel_reason = request.reason
+        running.runner.cancel()
+        return orch.CancelResponse(found=True)
+
+    async def shutdown(self) -> None:
+        """Cancels every running handler and waits for them to finish."""
+        runners = [r.runner for r in self._running.values()]
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+
+    # --- admission ---------------------------------------------------------
+
+    def _admit(self, request: orch.ExecuteRequest, context: ServicerContext) -> _Admitted:
+        task = convert.task_from_proto(request.task)
+        if task.target.domain != self.domain.name:
+            raise CapabilityNotFound(
+                f"this orchestrator serves domain {self.domain.name}, not {task.target.domain}"
+            )
+        capability = self.domain.get(task.target.name, task.target.version)
+        if capability is None:
+            raise CapabilityNotFound(f"domain {self.domain.name} has no capability {task.target}")
+        payload = convert.payload_from_proto(request.input)
+        if payload.json is None:
+            raise InvalidRequest(f"capability {task.target} takes JSON input")
+        try:
+            model = capability.input_model.model_validate(dict(payload.json))
+        except ValidationError as exc:
+            raise InvalidRequest(
+                f"input does not match capability {task.target}: {_describe(exc)}"
+            ) from None
+        timeout = _timeout(task, capability, context)
+        task = replace(
+            task,
+            deadline=datetime.now(UTC) + timedelta(seconds=timeout),
+            call_path=_call_path(context) or (f"{task.target.domain}/{task.target.name}",),
+        )
+        return _Admitted(task, capability, model, timeout)
+
+    # --- running -----------------------------------------------------------
+
+    async def _run(
+        self, admitted: _Admitted, ctx: TaskContext, queue: asyncio.Queue[TaskUpdate]
+    ) -> None:
+        task = admitted.task
+        try:
+            final = await self._outcome(admitted, ctx)
+        except asyncio.CancelledError:
+            # This task is the top of its own asyncio task: ending the stream with a
+            # CANCELED event is the whole point of catching it.
+            running = self._running.get(task.task_id)
+            reason = running.cancel_reason if running is not None else ""
+            final = TaskUpdate(
+                TaskState.CANCELED, f"canceled: {reason}" if reason else "canceled", final=True
+            )
+        queue.put_nowait(final)
+
+    async def _outcome(self, admitted: _Admitted, ctx: TaskContext) -> TaskUpdate:
+        task, capability = admitted.task, admitted.capability
+        deadline = asyncio.timeout(admitted.timeout)
+        try:
+            async with deadline:
+                result = await capability.handler(ctx, admitted.request)
+        except InputRequired as exc:
+            return TaskUpdate(TaskState.INPUT_REQUIRED, exc.question, final=True)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return _handler_failed(task, exc)
+            message = f"{task.target} did not finish within {admitted.timeout:.3f}s"
+            return _failed(TaskError("deadline_exceeded", message))
+        except Exception as exc:
+            return _handler_failed(task, exc)
+        try:
+            output = capability.output_model.model_validate(result).model_dump(mode="json")
+        except ValidationError as exc:
+            log.error("task %s (trace %s): invalid output: %s", task.task_id, task.trace_id, exc)
+            return _failed(
+                TaskError("invalid_output", f"{task.target} returned bad output: {_describe(exc)}")
+            )
+        return TaskUpdate(TaskState.COMPLETED, "completed", output=Payload(json=output), final=True)
+
+
+def _handler_failed(task: TaskInfo, exc: Exception) -> TaskUpdate:
+    log.error(
+        "task %s (trace %s) of %s failed",
+        task.task_id,
+        task.trace_id,
+        task.target,
+        exc_info=exc,
+    )
+    retryable = exc.retryable if isinstance(exc, GatewayError) else False
+    return _failed(TaskError("handler_error", str(exc) or type(exc).__name__, retryable))
+
+
+def _failed(error: TaskError) -> TaskUpdate:
+    return TaskUpdate(TaskState.FAILED, error.message, error=error, final=True)
+
+
+def _event(update: TaskUpdate, task_id: str, sequence: int) -> pb.TaskEvent:
+    if update.output is None or update.output.json is None:
+        return convert.update_to_proto(update, task_id, sequence)
+    # Output travels as JSON bytes: cheaper to encode and decode than a Struct.
+    event = convert.update_to_proto(replace(update, output=None), task_id, sequence)
+    event.output.CopyFrom(convert.json_payload(dict(update.output.json)))
+    return event
+
+
+def _describe(exc: ValidationError) -> str:
+    # pydantic's str() spans lines and links to its docs; callers need field and reason.
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def _timeout(task: TaskInfo, capability: Capability, context: ServicerContext) -> float:
+    """Seconds the handler may run: the tightest of the task's deadline and the RPC's,
+    or the capability's default timeout when the call carries neither."""
+    limits: list[float] = []
+    if task.deadline is not None:
+        limits.append((task.deadline - datetime.now(UTC)).total_seconds())
+    remaining = context.time_remaining()
+    if remaining is not None:
+        limits.append(remaining)
+    return max(0.0, min(limits)) if limits else capability.timeout
+
+
+def _call_path(context: ServicerContext) -> tuple[str, ...]:
+    for key, value in context.invocation_metadata() or ():
+        if key == metadata.CALL_PATH and isinstance(value, str):
+            return metadata.decode_call_path(value)
+    return ()
