@@ -1,0 +1,4 @@
+from domains.entrypoint import main
+from domains.finance.app import domain
+
+main(domain)

@@ -1,0 +1,4 @@
+from domains.entrypoint import main
+from domains.risk.app import domain
+
+main(domain)

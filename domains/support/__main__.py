@@ -1,0 +1,4 @@
+from domains.entrypoint import main
+from domains.support.app import domain
+
+main(domain)

@@ -1,0 +1,168 @@
+"""`fedgate demo`: the gateway and the three example domains, the refund flow, a clean stop.
+
+Everything runs as real processes on loopback: the gateway on SQLite in the state
+folder, then risk, finance and support, each registering itself. The scenarios go
+through `fedgate call` exactly as a person would type them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from domains.sdk import GatewayClient
+from gateway.cli import processes
+from gateway.cli.client_commands import print_domains
+from gateway.cli.output import console, fail, print_table
+
+DOMAINS = ("risk", "finance", "support")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One `fedgate call` of the tour and the exit code it should end with."""
+
+    title: str
+    target: str
+    input: dict[str, object]
+    expect_exit: int
+    expect: str
+
+
+SCENARIOS = (
+    Scenario(
+        "refund for a loyal customer",
+        "support/open-refund-case",
+        {"customer_id": "c-1001", "order_id": "o-5001", "amount": 42.5, "reason": "arrived broken"},
+        0,
+        "completed: support -> risk, support -> finance -> risk",
+    ),
+    Scenario(
+        "large refund for an unknown customer",
+        "support/open-refund-case",
+        {"customer_id": "c-9999", "order_id": "o-7777", "amount": 2500, "reason": "never arrived"},
+        3,
+        "input-required: escalated to a human",
+    ),
+    Scenario(
+        "malformed request",
+        "support/open-refund-case",
+        {"customer_id": "c-1001", "order_id": "o-5002", "amount": -5, "reason": "double charge"},
+        2,
+        "INVALID_ARGUMENT with the JSON path",
+    ),
+    Scenario(
+        "capability that does not exist",
+        "finance/wire-money",
+        {"amount": 1},
+        1,
+        "NOT_FOUND",
+    ),
+)
+
+
+def _wait_registered(address: str, gateway: processes.Child, timeout: float = 30.0) -> None:
+    async def registered() -> bool:
+        async with GatewayClient(address, domain="cli") as client:
+            live = {d.name for d in await client.list_domains()}
+        return set(DOMAINS) <= live
+
+    processes.wait_for(
+        gateway, lambda: asyncio.run(registered()), "all domains registered", timeout
+    )
+
+
+def _run_scenario(address: str, scenario: Scenario) -> tuple[int, float]:
+    argv = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "call",
+        scenario.target,
+        "--gateway",
+        address,
+        "--input",
+        json.dumps(scenario.input),
+    ]
+    console.rule(f"[bold]{scenario.title}")
+    console.print(
+        f"$ fedgate call {scenario.target} --input '{json.dumps(scenario.input)}'", highlight=False
+    )
+    started = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.monotonic() - started
+    sys.stdout.write(done.stdout)
+    sys.stdout.write(done.stderr)
+    sys.stdout.flush()
+    return done.returncode, elapsed
+
+
+def demo_command(
+    state_dir: Path = typer.Option(Path(".fedgate-demo"), help="Folder for the database and logs."),
+) -> None:
+    """Run the gateway and example domains, the refund scenarios, then stop everything."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in state_dir.glob("fedgate.db*"):
+        stale.unlink()  # every demo starts from an empty registry
+    logs = state_dir / "logs"
+    ready = state_dir / "gateway.addr"
+    ready.unlink(missing_ok=True)
+    children: list[processes.Child] = []
+    results: list[tuple[Scenario, int, float]] = []
+    try:
+        gateway = processes.start(
+            "gateway",
+            processes.python_module(
+                "gateway",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                str(state_dir),
+                "--ready-file",
+                str(ready),
+            ),
+            logs,
+        )
+        children.append(gateway)
+        address = processes.wait_ready_file(gateway, ready)
+        processes.wait_for(gateway, lambda: processes.is_serving(address), "health SERVING")
+        console.print(f"gateway serving on [bold]{address}[/] (SQLite in {state_dir}/)")
+        for name in DOMAINS:
+            children.append(
+                processes.start(
+                    name, processes.python_module(f"domains.{name}", "--gateway", address), logs
+                )
+            )
+        _wait_registered(address, gateway)
+
+        async def listing() -> None:
+            async with GatewayClient(address, domain="cli") as client:
+                print_domains(await client.list_domains())
+
+        asyncio.run(listing())
+        for scenario in SCENARIOS:
+            code, elapsed = _run_scenario(address, scenario)
+            results.append((scenario, code, elapsed))
+    except processes.StartupFailed as exc:
+        fail(str(exc))
+    finally:
+        processes.stop(children)
+    print_table(
+        "demo summary",
+        ["scenario", "expected", "exit", "seconds", "ok"],
+        [
+            (s.title, s.expect, code, f"{elapsed:.2f}", "yes" if code == s.expect_exit else "NO")
+            for s, code, elapsed in results
+        ],
+    )
+    console.print(f"logs: {logs}/  — every process stopped")
+    if any(code != s.expect_exit for s, code, _ in results):
+        fail("a scenario did not end as expected")

@@ -1,0 +1,24 @@
+"""`fedgate`: the federation gateway's command line."""
+
+from __future__ import annotations
+
+import typer
+
+from gateway.cli.client_commands import call_command, domains_app
+from gateway.cli.demo import demo_command
+from gateway.cli.serve import serve_command
+
+app = typer.Typer(
+    name="fedgate",
+    help="Federation gateway for AI agent domains: serve, inspect domains, call capabilities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve_command)
+app.command("call")(call_command)
+app.command("demo")(demo_command)
+app.add_typer(domains_app, name="domains")
+
+
+if __name__ == "__main__":
+    app()
