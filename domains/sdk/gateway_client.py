@@ -11,7 +11,7 @@ callers catch `PolicyDenied`, `DomainUnavailable`, ... and never see gRPC errors
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -162,7 +162,7 @@ class GatewayClient:
         call_path: Sequence[str] = (),
         context_refs: Sequence[ContextRef] = (),
         agent: str | None = None,
-    ) -> AsyncIterator[TaskEvent]:
+    ) -> AsyncGenerator[TaskEvent, None]:
         """Invokes a capability and yields the task's events as they happen.
 
         Arguments are those of `invoke`. Leaving the loop early cancels the call.

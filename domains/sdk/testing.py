@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,7 +90,7 @@ async def execute_stream(
     timeout: float | None = 30.0,
     deadline: datetime | None = None,
     call_path: Sequence[str] = (),
-) -> AsyncIterator[TaskEvent]:
+) -> AsyncGenerator[TaskEvent, None]:
     """Executes a capability directly on a domain server and yields its events.
 
     Sends what the gateway would send: an `ExecuteRequest` and the task metadata.

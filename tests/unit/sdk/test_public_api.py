@@ -1,0 +1,47 @@
+"""The SDK's public surface is deliberate: adding or removing a name is a reviewed change."""
+
+from __future__ import annotations
+
+import domains.sdk
+
+EXPECTED = [
+    "Agent",
+    "CallFailed",
+    "Capability",
+    "Classification",
+    "Domain",
+    "DomainInfo",
+    "DomainServer",
+    "EndpointInfo",
+    "FunctionAgent",
+    "GatewayClient",
+    "InputRequired",
+    "InvokeResult",
+    "Lease",
+    "LeaseKeeper",
+    "OrchestratorService",
+    "TaskContext",
+    "TaskEvent",
+    "TaskState",
+    "agent",
+    "conditional",
+    "define_capability",
+    "escalate",
+    "fallback",
+    "open_gateway_channel",
+    "parallel",
+    "retry",
+    "run_domain",
+    "sequence",
+]
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert domains.sdk.__all__ == EXPECTED
+    assert sorted(EXPECTED) == EXPECTED
+
+
+def test_every_exported_name_exists_and_is_documented() -> None:
+    for name in domains.sdk.__all__:
+        obj = getattr(domains.sdk, name)
+        assert obj.__doc__, f"{name} has no docstring"
