@@ -145,6 +145,10 @@ class ContextRef:
     version: int = 0
 
 
+DEADLINE_EXCEEDED_CODE = "deadline_exceeded"
+"""`TaskError.code` a domain reports when the task ran out of time."""
+
+
 @dataclass(frozen=True, slots=True)
 class TaskError:
     """Why a task failed."""

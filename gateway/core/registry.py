@@ -57,6 +57,9 @@ class Registry:
         self._leases = leases
         self._clock = clock
         self._view: dict[str, DomainRecord] = {}
+        # Serialises read-then-replace of the view, so a slow full refresh that
+        # started before a registration cannot overwrite the newer record.
+        self._view_lock = asyncio.Lock()
 
     async def _blocking(self, fn: Callable[[], T]) -> T:
         # Store calls block (SQLAlchemy); keep them off the event loop.
@@ -128,17 +131,19 @@ class Registry:
 
     async def refresh(self) -> None:
         """Reloads the routing view from the store (picks up other replicas' changes)."""
-        records = await self._blocking(self._store.list_domains)
-        self._view = {r.name: r for r in records}
+        async with self._view_lock:
+            records = await self._blocking(self._store.list_domains)
+            self._view = {r.name: r for r in records}
 
     async def _reload(self, domain: str) -> None:
-        record = await self._blocking(lambda: self._store.get_domain(domain))
-        view = dict(self._view)
-        if record is None:
-            view.pop(domain, None)
-        else:
-            view[domain] = record
-        self._view = view
+        async with self._view_lock:
+            record = await self._blocking(lambda: self._store.get_domain(domain))
+            view = dict(self._view)
+            if record is None:
+                view.pop(domain, None)
+            else:
+                view[domain] = record
+            self._view = view
 
     def _replace_endpoint(self, endpoint: EndpointRecord) -> None:
         record = self._view.get(endpoint.domain)
@@ -154,14 +159,18 @@ class Registry:
 
     # --- reads ----------------------------------------------------------------
 
-    async def list_domains(self) -> list[DomainRecord]:
-        """Every known domain, read from the store."""
-        return await self._blocking(self._store.list_domains)
+    # Listings read the routing view, not the store: what a listing shows as live is
+    # exactly what routing will use (another replica's changes appear in both within
+    # one refresh interval).
 
-    async def describe(self, name: str) -> DomainRecord:
-        """One domain, read from the store; raises `DomainNotFound`."""
+    def list_domains(self) -> list[DomainRecord]:
+        """Every known domain, ordered by name."""
+        return [self._view[name] for name in sorted(self._view)]
+
+    def describe(self, name: str) -> DomainRecord:
+        """One domain; raises `DomainNotFound`."""
         check_name("domain", name)
-        record = await self._blocking(lambda: self._store.get_domain(name))
+        record = self._view.get(name)
         if record is None:
             raise DomainNotFound(f"domain {name!r} is not registered")
         return record

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from gateway.core.balancer import Balancer
 from gateway.core.invocation import Invocation
-from gateway.core.models import TaskUpdate
+from gateway.core.models import DEADLINE_EXCEEDED_CODE, TaskUpdate
 from gateway.core.ports import DomainTransport
 from gateway.core.registry import Registry
+from gateway.errors import DeadlineExceeded
 
 
 class Router:
@@ -45,4 +46,8 @@ class Router:
             async for update in self._transport.execute(
                 address, task, invocation.input, self.timeout_for(invocation)
             ):
+                if update.error is not None and update.error.code == DEADLINE_EXCEEDED_CODE:
+                    # The domain's own timer and the gRPC deadline race; either way
+                    # the caller learns the same thing: DEADLINE_EXCEEDED.
+                    raise DeadlineExceeded(update.error.message or update.message)
                 yield update

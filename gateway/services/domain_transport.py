@@ -15,7 +15,6 @@ from gateway.errors import (
     DomainUnavailable,
     GatewayError,
     InvalidRequest,
-    TaskCanceled,
 )
 from gateway.services import convert, metadata
 from gateway.services.channels import ChannelPool
@@ -82,9 +81,14 @@ def _translate(exc: grpc.aio.AioRpcError, task: TaskInfo, address: str) -> Gatew
     target = f"{task.target} at {address}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"deadline exceeded while {target} was running task {task.task_id}")
-    if code == grpc.StatusCode.CANCELLED:
-        return TaskCanceled(f"task {task.task_id} on {target} was canceled")
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+    # CANCELLED here comes from the domain's side (a caller's cancellation reaches us
+    # as asyncio cancellation instead): the endpoint stopped mid-call.
+    if code in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+    ):
         return DomainUnavailable(f"{target} failed or went away: {exc.details()}")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidRequest(f"{target} refused the input: {exc.details()}")

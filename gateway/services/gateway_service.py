@@ -131,7 +131,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
     ) -> gw.ListDomainsResponse:
         try:
             caller_of(context)
-            records = await self._registry.list_domains()
+            records = self._registry.list_domains()
         except Exception as exc:
             await abort_for(context, exc)
         now = self._clock()
@@ -148,7 +148,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
     ) -> gw.DomainInfo:
         try:
             caller_of(context)
-            record = await self._registry.describe(request.domain)
+            record = self._registry.describe(request.domain)
         except Exception as exc:
             await abort_for(context, exc)
         return convert.domain_to_proto(record, self._clock())

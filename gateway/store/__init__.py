@@ -1,0 +1,13 @@
+"""SQL stores of the gateway (SQLAlchemy Core; SQLite by default, PostgreSQL to scale).
+
+Open an engine, migrate it, then build stores on it:
+
+    engine = open_engine(settings.effective_database_url)
+    migrate(engine)
+    registry_store = SqlRegistryStore(engine)
+"""
+
+from gateway.store.database import migrate, open_engine
+from gateway.store.registry_store import SqlRegistryStore
+
+__all__ = ["SqlRegistryStore", "migrate", "open_engine"]

@@ -1,0 +1,237 @@
+"""Engines, transactions and schema migrations for the gateway's SQL stores.
+
+One place turns "the database cannot be reached" into `StoreUnavailable`:
+`unavailable_on_error`. Stores run each operation through `run_transaction`,
+which opens one transaction, retries transient write conflicts and applies
+that translation.
+
+SQLite (the default) and PostgreSQL (several replicas) are supported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from gateway.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+"""The Alembic script folder shipped inside the package."""
+
+POSTGRES_CONNECT_TIMEOUT = 10
+"""Seconds to wait for a PostgreSQL connection unless the URL says otherwise."""
+
+_READ_ONLY = "fedgate_read_only"
+# Execution option marking a connection whose transactions only read; on SQLite
+# they start with a plain (deferred) BEGIN instead of BEGIN IMMEDIATE.
+
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+# serialization_failure and deadlock_detected: PostgreSQL rolled the transaction
+# back and it is safe to run it again.
+_TRANSIENT_RETRIES = 5
+
+# Alembic takes this transaction-scoped advisory lock on PostgreSQL so that
+# replicas starting together do not run the same migration twice.
+_MIGRATION_LOCK_KEY = 0x6665_6467_6174_65  # "fedgate"
+
+
+def open_engine(url: str) -> Engine:
+    """Creates an engine for a SQLite or PostgreSQL URL, configured for the gateway.
+
+    SQLite: the database file's folder is created; every connection uses WAL,
+    `synchronous=FULL` (a commit survives power loss), foreign keys and a 5 s
+    busy timeout; writing transactions start with `BEGIN IMMEDIATE` so that
+    concurrent writers queue on the busy timeout instead of failing.
+    PostgreSQL: `postgresql://` URLs without a driver use psycopg 3.
+
+    Args:
+        url: A SQLAlchemy database URL.
+
+    Returns:
+        The engine; no connection is made yet.
+
+    Raises:
+        StoreUnavailable: The SQLite file's folder cannot be created.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _open_sqlite(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        return _open_postgres(parsed)
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def _open_sqlite(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(
+                f"cannot create the folder of the SQLite database {database}: {error}"
+            ) from error
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 driver (it skips BEGIN before SELECT, so
+    # reads would not see one snapshot); `_begin_sqlite_transaction` issues it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # The busy timeout goes first: switching a new file to WAL needs a lock
+        # that another connection may be holding at that moment.
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes cannot wait for the
+    # write lock (SQLITE_BUSY at once), so writers take it up front.
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _open_postgres(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+@contextmanager
+def unavailable_on_error(engine: Engine) -> Iterator[None]:
+    """Turns errors meaning "the database cannot be reached" into `StoreUnavailable`.
+
+    Those are operational and interface errors of the driver, connections found
+    broken, and an exhausted connection pool. Other database errors (constraint
+    violations, bad SQL) are bugs and pass through unchanged. Messages name the
+    database without its password.
+
+    Args:
+        engine: The engine whose database is being used.
+
+    Raises:
+        StoreUnavailable: The database could not be reached or used.
+    """
+    try:
+        yield
+    except exc.DBAPIError as error:
+        if not (
+            isinstance(error, exc.OperationalError | exc.InterfaceError)
+            or error.connection_invalidated
+        ):
+            raise
+        raise StoreUnavailable(_unavailable_message(engine, error.orig)) from error
+    except exc.TimeoutError as error:
+        raise StoreUnavailable(_unavailable_message(engine, error)) from error
+
+
+def _unavailable_message(engine: Engine, cause: BaseException | None) -> str:
+    where = engine.url.render_as_string(hide_password=True)
+    reason = (str(cause).strip().splitlines() or [""])[0] if cause is not None else ""
+    if engine.url.password:
+        reason = reason.replace(str(engine.url.password), "***")
+    return f"the database {where} is unavailable: {reason or type(cause).__name__}"
+
+
+def run_transaction(
+    engine: Engine, work: Callable[[Connection], T], *, read_only: bool = False
+) -> T:
+    """Runs `work` in one transaction and commits it.
+
+    A transaction PostgreSQL aborted for a write conflict (serialization failure,
+    deadlock) is run again, a few times. Read-only transactions see one snapshot
+    of the database (REPEATABLE READ on PostgreSQL, a deferred BEGIN on SQLite).
+
+    Args:
+        engine: An engine from `open_engine`.
+        work: Does the statements on the connection; may run more than once.
+        read_only: True when `work` only reads.
+
+    Returns:
+        What `work` returned.
+
+    Raises:
+        StoreUnavailable: The database could not be reached or used.
+    """
+    options: dict[str, Any] = {_READ_ONLY: read_only}
+    if read_only and engine.dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    with unavailable_on_error(engine):
+        for attempt in range(1, _TRANSIENT_RETRIES + 1):
+            try:
+                with engine.connect().execution_options(**options) as conn, conn.begin():
+                    return work(conn)
+            except exc.DBAPIError as error:
+                sqlstate = getattr(error.orig, "sqlstate", None)
+                if sqlstate not in _TRANSIENT_SQLSTATES or attempt == _TRANSIENT_RETRIES:
+                    raise
+                log.info("transaction conflict (%s), running it again", sqlstate)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for the gateway's migrations, built without an ini file.
+
+    Developers use it with `alembic.command`, for example
+    `command.revision(alembic_config(url), autogenerate=True, message="...")`;
+    see `gateway/store/migrations/README`.
+
+    Args:
+        url: The database to migrate when no connection is passed in
+            `config.attributes["connection"]`.
+
+    Returns:
+        The configuration.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Stated explicitly so Alembic does not warn about the legacy default.
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        # Kept out of the ini-style options, where "%" in a URL would be interpolation.
+        config.attributes["url"] = url
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrades the database schema to the newest revision (`alembic upgrade head`).
+
+    Safe to call at every start-up and from several replicas at once: on
+    PostgreSQL an advisory lock lets one migrate while the others wait, and on
+    SQLite the migration holds the write lock.
+
+    Args:
+        engine: An engine from `open_engine`.
+
+    Raises:
+        StoreUnavailable: The database could not be reached.
+    """
+    with unavailable_on_error(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
