@@ -42,7 +42,7 @@ _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 # back and it is safe to run it again.
 _TRANSIENT_RETRIES = 5
 
-# Alembic takes this transaction-scoped advisory lock on PostgreSQL so that
+# `migrate` takes this transaction-scoped advisory lock on PostgreSQL so that
 # replicas starting together do not run the same migration twice.
 _MIGRATION_LOCK_KEY = 0x6665_6467_6174_65  # "fedgate"
 
@@ -210,6 +210,8 @@ def alembic_config(url: str | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Stated explicitly so Alembic does not warn about the legacy default.
     config.set_main_option("path_separator", "os")
+    # Revision ids are `NNNN_<slug>` and name their file (see migrations/README).
+    config.set_main_option("file_template", "%%(rev)s")
     if url is not None:
         # Kept out of the ini-style options, where "%" in a URL would be interpolation.
         config.attributes["url"] = url
