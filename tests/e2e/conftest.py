@@ -82,7 +82,7 @@ def running_federation(state: Path) -> Iterator[Federation]:
             str(state),
             "--ready-file",
             str(ready),
-        ),  # fmt: skip
+        ),
         state / "logs",
         env={"FEDGATE_LEASE__MIN_TTL": "0.5", "FEDGATE_LEASE__REAPER_INTERVAL": "0.1"},
     )

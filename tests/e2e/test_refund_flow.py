@@ -42,9 +42,14 @@ def test_refund_flow_through_the_cli(federation: Federation, tmp_path: Path) -> 
     assert len(result["trace_id"]) == 32
 
     escalated = federation.fedgate(
-        "call", "support/open-refund-case", "--format", "json", "--input", "-",
+        "call",
+        "support/open-refund-case",
+        "--format",
+        "json",
+        "--input",
+        "-",
         input_text=json.dumps({**REFUND, "customer_id": "c-new", "amount": 5000}),
-    )  # fmt: skip
+    )
     assert escalated.returncode == 3, escalated.stderr
     assert json.loads(escalated.stdout)["state"] == "input-required"
     assert "approve the refund manually" in json.loads(escalated.stdout)["message"]
@@ -55,9 +60,14 @@ def test_refund_flow_through_the_cli(federation: Federation, tmp_path: Path) -> 
 
 def test_stream_shows_progress(risk_federation: Federation) -> None:
     done = risk_federation.fedgate(
-        "call", "risk/score", "--stream", "--format", "json",
-        "--input", json.dumps({"customer_id": "c-1002", "order_id": "o", "amount": 10}),
-    )  # fmt: skip
+        "call",
+        "risk/score",
+        "--stream",
+        "--format",
+        "json",
+        "--input",
+        json.dumps({"customer_id": "c-1002", "order_id": "o", "amount": 10}),
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     events = [json.loads(line) for line in lines if line.startswith('{"sequence"')]
@@ -89,8 +99,11 @@ def test_bad_input_gets_a_one_line_error(
 def test_unreachable_gateway_is_a_clear_error() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "domains", "list", "--gateway", "127.0.0.1:1"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "UNAVAILABLE" in done.stderr
     assert "Traceback" not in done.stderr
@@ -122,9 +135,12 @@ def test_killed_domain_fails_calls_then_leaves_routing_and_comes_back(
     )
     everything = federation.fedgate("domains", "list", "--all", "--format", "json")
     assert "risk" in {d["name"] for d in json.loads(everything.stdout)}
-    no_endpoint = federation.fedgate("call", "risk/score", "--input", json.dumps(
-        {"customer_id": "c", "order_id": "o", "amount": 1}
-    ))  # fmt: skip
+    no_endpoint = federation.fedgate(
+        "call",
+        "risk/score",
+        "--input",
+        json.dumps({"customer_id": "c", "order_id": "o", "amount": 1}),
+    )
     assert no_endpoint.returncode == 1
     assert "UNAVAILABLE" in no_endpoint.stderr
 
@@ -140,8 +156,11 @@ def test_demo_runs_and_leaves_no_process_behind(tmp_path: Path) -> None:
     state = tmp_path / "demo"
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "demo", "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo summary" in done.stdout
     summary = done.stdout.split("demo summary")[1]
