@@ -149,6 +149,8 @@ class LeaseKeeper:
                     self._client.domain,
                     lease.lease_id,
                 )
+                # Forget the dead lease so a stop now does not deregister a stale id.
+                self.lease = None
                 self._registered.clear()
                 return
             except Exception as exc:

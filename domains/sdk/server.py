@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "[::]", "::"})
 
+_SERVER_OPTIONS: list[tuple[str, int]] = [
+    # The gateway keeps long-lived channels to every endpoint and pings them every
+    # 30s; gRPC's default policing (one ping per 5 minutes without data) would
+    # answer those pings with GOAWAY during long tasks.
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
 
 class DomainServer:
     """Serves one domain's orchestrator and, optionally, keeps it registered.
@@ -121,7 +129,7 @@ class DomainServer:
         if self._gateway_address:
             self.gateway = GatewayClient(self._gateway_address, domain=self.domain.name)
         self.service = OrchestratorService(self.domain, gateway=self.gateway)
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=_SERVER_OPTIONS)
         orch_grpc.add_DomainOrchestratorServicer_to_server(self.service, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import grpc
 
@@ -137,7 +136,13 @@ async def execute(
     address: str,
     target: str,
     input: JSONInput,
-    **options: Any,
+    *,
+    task_id: str = "",
+    trace_id: str = "",
+    caller: str = "tester",
+    timeout: float | None = 30.0,
+    deadline: datetime | None = None,
+    call_path: Sequence[str] = (),
 ) -> list[TaskEvent]:
     """Executes a capability directly on a domain server and returns every event.
 
@@ -145,8 +150,22 @@ async def execute(
 
     Returns:
         The events in order; the last one is final.
+
+    Raises:
+        gateway.errors.GatewayError: The server refused the task.
     """
-    return [event async for event in execute_stream(address, target, input, **options)]
+    stream = execute_stream(
+        address,
+        target,
+        input,
+        task_id=task_id,
+        trace_id=trace_id,
+        caller=caller,
+        timeout=timeout,
+        deadline=deadline,
+        call_path=call_path,
+    )
+    return [event async for event in stream]
 
 
 async def cancel(address: str, task_id: str, reason: str = "test") -> bool:

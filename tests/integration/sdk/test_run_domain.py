@@ -37,7 +37,8 @@ async def test_run_domain_shuts_down_cleanly_on_signal(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await eventually(lambda: gateway.fake.registrations, timeout=30)
+        # A heartbeat proves the process has its lease (it heartbeats only after that).
+        await eventually(lambda: gateway.fake.heartbeats, timeout=30)
         endpoint = gateway.fake.registrations[0].request.endpoint.address
         events = await execute(endpoint, "score", {"customer": "a", "amount": 1})
         assert events[-1].output == {"customer": "a", "score": 0.001}
