@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
 
 from federation.v1 import gateway_pb2, gateway_pb2_grpc
 from gateway.core.audit_event import AuditEvent, EventType, LogAuditSink
@@ -62,6 +63,8 @@ class GatewayApp:
     pool: ChannelPool
     audit: AuditSink
     health: health_aio.HealthServicer
+    engine: Engine | None = None
+    """The database engine the gateway opened itself (disposed on stop)."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -95,6 +98,8 @@ class GatewayApp:
         self._background.clear()
         await self.server.stop(self.settings.grace_period if grace is None else grace)
         await self.transport.close()
+        if self.engine is not None:
+            self.engine.dispose()
 
     async def _reap_forever(self) -> None:
         interval = self.settings.lease.reaper_interval
@@ -131,6 +136,7 @@ def build_gateway(
     audit: AuditSink | None = None,
 ) -> GatewayApp:
     """Builds the gateway from settings; parts may be passed in to replace the defaults."""
+    engine: Engine | None = None
     if store is None:
         engine = open_engine(settings.effective_database_url)
         migrate(engine)
@@ -182,6 +188,7 @@ def build_gateway(
         pool=pool,
         audit=audit,
         health=health,
+        engine=engine,
     )
 
 
