@@ -26,7 +26,13 @@ from domains.sdk.gateway_client import GatewayClient
 from federation.v1 import common_pb2 as pb
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
-from gateway.core.models import Payload, TaskError, TaskState, TaskUpdate
+from gateway.core.models import (
+    DEADLINE_EXCEEDED_CODE,
+    Payload,
+    TaskError,
+    TaskState,
+    TaskUpdate,
+)
 from gateway.core.task import TaskInfo
 from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest
 from gateway.services import convert, metadata, status_map
@@ -201,7 +207,7 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
             if not deadline.expired():
                 return _handler_failed(task, exc)
             message = f"{task.target} did not finish within {admitted.timeout:.3f}s"
-            return _failed(TaskError("deadline_exceeded", message))
+            return _failed(TaskError(DEADLINE_EXCEEDED_CODE, message))
         except Exception as exc:
             return _handler_failed(task, exc)
         try:

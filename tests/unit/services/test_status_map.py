@@ -33,8 +33,9 @@ def test_every_gateway_error_class_is_mapped() -> None:
     def walk(cls: type[errors.GatewayError]) -> list[type[errors.GatewayError]]:
         return [cls, *(c for sub in cls.__subclasses__() for c in walk(sub))]
 
+    # The gateway's own tree; client-side additions (SDK, InternalError) never reach it.
     for cls in walk(errors.GatewayError)[1:]:
-        if cls is InternalError:
+        if cls.__module__ != errors.__name__:
             continue
         assert status_for(cls.__new__(cls)) is not grpc.StatusCode.INTERNAL, cls
 
