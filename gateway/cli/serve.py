@@ -15,7 +15,7 @@ from gateway.settings import Settings
 
 def serve_command(
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="TOML config file (see docs/configuration.md).", exists=True
+        None, "--config", "-c", help="TOML config file (README, Configuration).", exists=True
     ),
     listen: str | None = typer.Option(None, help="host:port to listen on; port 0 picks one."),
     state_dir: Path | None = typer.Option(None, help="Folder for the SQLite database."),
