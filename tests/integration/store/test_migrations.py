@@ -8,11 +8,19 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from gateway.store.database import alembic_config, migrate, open_engine
 from gateway.store.tables import metadata
 
-HEAD = "0001_registry"
+
+def _single_head() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"migration history must stay linear, heads: {heads}"
+    return heads[0]
+
+
+HEAD = _single_head()
 
 
 def test_migrated_schema_equals_the_metadata(db_url: str) -> None:
