@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,10 @@ class GatewayApp:
     health: health_aio.HealthServicer
     engine: Engine | None = None
     """The database engine the gateway opened itself (disposed on stop)."""
+    store_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="store")
+    )
+    """Threads for blocking store calls, off the event loop."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -98,6 +103,9 @@ class GatewayApp:
         self._background.clear()
         await self.server.stop(self.settings.grace_period if grace is None else grace)
         await self.transport.close()
+        # Canceled handlers may have left store calls running in threads: wait for
+        # them before the engine goes, so no connection is left open.
+        await asyncio.to_thread(self.store_executor.shutdown, True)
         if self.engine is not None:
             self.engine.dispose()
 
@@ -145,6 +153,7 @@ def build_gateway(
         log.warning("no shared policy configured: every call is allowed (open policy)")
         policy = OpenPolicy()
     audit = audit or LogAuditSink()
+    store_executor = ThreadPoolExecutor(4, thread_name_prefix="store")
     registry = Registry(
         store,
         LeasePolicy(
@@ -152,6 +161,7 @@ def build_gateway(
             min_ttl=settings.lease.min_ttl,
             max_ttl=settings.lease.max_ttl,
         ),
+        executor=store_executor,
     )
     pool = ChannelPool(settings.max_message_bytes)
     transport = GrpcDomainTransport(pool)
@@ -189,6 +199,7 @@ def build_gateway(
         audit=audit,
         health=health,
         engine=engine,
+        store_executor=store_executor,
     )
 
 

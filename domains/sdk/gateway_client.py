@@ -241,8 +241,20 @@ class GatewayClient:
             response = await self.stub.RegisterDomain(request, timeout=timeout)
         return lease_from_proto(response)
 
-    async def heartbeat(self, lease_id: str, *, timeout: float | None = 10.0) -> datetime:
+    async def heartbeat(
+        self,
+        lease_id: str,
+        *,
+        lease_ttl: timedelta | None = None,
+        timeout: float | None = 10.0,
+    ) -> datetime:
         """Renews a lease of this client's domain.
+
+        Args:
+            lease_id: The lease to renew.
+            lease_ttl: Length to renew for (the one granted at registration); None
+                lets the gateway use its default.
+            timeout: Seconds until the call's deadline.
 
         Returns:
             The new expiry time.
@@ -250,10 +262,11 @@ class GatewayClient:
         Raises:
             gateway.errors.NotFound: The lease is gone; register again.
         """
+        request = gw.HeartbeatRequest(domain=self.domain, lease_id=lease_id)
+        if lease_ttl is not None:
+            request.lease_ttl.CopyFrom(convert.duration_to_proto(lease_ttl))
         with translate_rpc_errors():
-            response = await self.stub.Heartbeat(
-                gw.HeartbeatRequest(domain=self.domain, lease_id=lease_id), timeout=timeout
-            )
+            response = await self.stub.Heartbeat(request, timeout=timeout)
         return convert.timestamp_from_proto(response.lease_expires_at)
 
     async def deregister(self, lease_id: str = "", *, timeout: float | None = 10.0) -> int:

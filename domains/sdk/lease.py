@@ -142,7 +142,9 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self._pause(failures) if failures else interval)
             try:
-                await self._client.heartbeat(lease.lease_id, timeout=self._call_timeout)
+                await self._client.heartbeat(
+                    lease.lease_id, lease_ttl=lease.ttl, timeout=self._call_timeout
+                )
             except NotFound:
                 log.warning(
                     "domain %s: lease %s is gone; registering again",

@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x65\x64\x65ration/v1/gateway.proto\x12\rfederation.v1\x1a\x1a\x66\x65\x64\x65ration/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\x08\x45ndpoint\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"w\n\x0e\x45ndpointStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x34\n\x10lease_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04live\x18\x04 \x01(\x08\"\xc0\x01\n\x15RegisterDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12)\n\x08\x65ndpoint\x18\x03 \x01(\x0b\x32\x17.federation.v1.Endpoint\x12/\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\x19.federation.v1.Capability\x12,\n\tlease_ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xc5\x01\n\x16RegisterDomainResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12,\n\tlease_ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x10HeartbeatRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\"I\n\x11HeartbeatResponse\x12\x34\n\x10lease_expires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x17\x44\x65registerDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\"5\n\x18\x44\x65registerDomainResponse\x12\x19\n\x11removed_endpoints\x18\x01 \x01(\x05\"-\n\x12ListDomainsRequest\x12\x17\n\x0finclude_offline\x18\x01 \x01(\x08\"A\n\x13ListDomainsResponse\x12*\n\x07\x64omains\x18\x01 \x03(\x0b\x32\x19.federation.v1.DomainInfo\"\'\n\x15\x44\x65scribeDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\"\xef\x01\n\nDomainInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.federation.v1.EndpointStatus\x12/\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\x19.federation.v1.Capability\x12\x31\n\rregistered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe7\x01\n\rInvokeRequest\x12,\n\x06target\x18\x01 \x01(\x0b\x32\x1c.federation.v1.CapabilityRef\x12%\n\x05input\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12/\n\x0c\x63ontext_refs\x18\x03 \x03(\x0b\x32\x19.federation.v1.ContextRef\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x16\n\x0eparent_task_id\x18\x06 \x01(\t\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"\x84\x01\n\x0eInvokeResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.federation.v1.Task\x12&\n\x06output\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.federation.v1.TaskError2\xe1\x04\n\x11\x46\x65\x64\x65rationGateway\x12]\n\x0eRegisterDomain\x12$.federation.v1.RegisterDomainRequest\x1a%.federation.v1.RegisterDomainResponse\x12N\n\tHeartbeat\x12\x1f.federation.v1.HeartbeatRequest\x1a .federation.v1.HeartbeatResponse\x12\x63\n\x10\x44\x65registerDomain\x12&.federation.v1.DeregisterDomainRequest\x1a\'.federation.v1.DeregisterDomainResponse\x12T\n\x0bListDomains\x12!.federation.v1.ListDomainsRequest\x1a\".federation.v1.ListDomainsResponse\x12Q\n\x0e\x44\x65scribeDomain\x12$.federation.v1.DescribeDomainRequest\x1a\x19.federation.v1.DomainInfo\x12\x45\n\x06Invoke\x12\x1c.federation.v1.InvokeRequest\x1a\x1d.federation.v1.InvokeResponse\x12H\n\x0cInvokeStream\x12\x1c.federation.v1.InvokeRequest\x1a\x18.federation.v1.TaskEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x65\x64\x65ration/v1/gateway.proto\x12\rfederation.v1\x1a\x1a\x66\x65\x64\x65ration/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\x08\x45ndpoint\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"w\n\x0e\x45ndpointStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x34\n\x10lease_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04live\x18\x04 \x01(\x08\"\xc0\x01\n\x15RegisterDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12)\n\x08\x65ndpoint\x18\x03 \x01(\x0b\x32\x17.federation.v1.Endpoint\x12/\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\x19.federation.v1.Capability\x12,\n\tlease_ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xc5\x01\n\x16RegisterDomainResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12,\n\tlease_ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x10HeartbeatRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12,\n\tlease_ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x11HeartbeatResponse\x12\x34\n\x10lease_expires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x17\x44\x65registerDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\"5\n\x18\x44\x65registerDomainResponse\x12\x19\n\x11removed_endpoints\x18\x01 \x01(\x05\"-\n\x12ListDomainsRequest\x12\x17\n\x0finclude_offline\x18\x01 \x01(\x08\"A\n\x13ListDomainsResponse\x12*\n\x07\x64omains\x18\x01 \x03(\x0b\x32\x19.federation.v1.DomainInfo\"\'\n\x15\x44\x65scribeDomainRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\"\xef\x01\n\nDomainInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x30\n\tendpoints\x18\x03 \x03(\x0b\x32\x1d.federation.v1.EndpointStatus\x12/\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\x19.federation.v1.Capability\x12\x31\n\rregistered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe7\x01\n\rInvokeRequest\x12,\n\x06target\x18\x01 \x01(\x0b\x32\x1c.federation.v1.CapabilityRef\x12%\n\x05input\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12/\n\x0c\x63ontext_refs\x18\x03 \x03(\x0b\x32\x19.federation.v1.ContextRef\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x16\n\x0eparent_task_id\x18\x06 \x01(\t\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"\x84\x01\n\x0eInvokeResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.federation.v1.Task\x12&\n\x06output\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x18.federation.v1.TaskError2\xe1\x04\n\x11\x46\x65\x64\x65rationGateway\x12]\n\x0eRegisterDomain\x12$.federation.v1.RegisterDomainRequest\x1a%.federation.v1.RegisterDomainResponse\x12N\n\tHeartbeat\x12\x1f.federation.v1.HeartbeatRequest\x1a .federation.v1.HeartbeatResponse\x12\x63\n\x10\x44\x65registerDomain\x12&.federation.v1.DeregisterDomainRequest\x1a\'.federation.v1.DeregisterDomainResponse\x12T\n\x0bListDomains\x12!.federation.v1.ListDomainsRequest\x1a\".federation.v1.ListDomainsResponse\x12Q\n\x0e\x44\x65scribeDomain\x12$.federation.v1.DescribeDomainRequest\x1a\x19.federation.v1.DomainInfo\x12\x45\n\x06Invoke\x12\x1c.federation.v1.InvokeRequest\x1a\x1d.federation.v1.InvokeResponse\x12H\n\x0cInvokeStream\x12\x1c.federation.v1.InvokeRequest\x1a\x18.federation.v1.TaskEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,25 +43,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERDOMAINRESPONSE']._serialized_start=485
   _globals['_REGISTERDOMAINRESPONSE']._serialized_end=682
   _globals['_HEARTBEATREQUEST']._serialized_start=684
-  _globals['_HEARTBEATREQUEST']._serialized_end=736
-  _globals['_HEARTBEATRESPONSE']._serialized_start=738
-  _globals['_HEARTBEATRESPONSE']._serialized_end=811
-  _globals['_DEREGISTERDOMAINREQUEST']._serialized_start=813
-  _globals['_DEREGISTERDOMAINREQUEST']._serialized_end=872
-  _globals['_DEREGISTERDOMAINRESPONSE']._serialized_start=874
-  _globals['_DEREGISTERDOMAINRESPONSE']._serialized_end=927
-  _globals['_LISTDOMAINSREQUEST']._serialized_start=929
-  _globals['_LISTDOMAINSREQUEST']._serialized_end=974
-  _globals['_LISTDOMAINSRESPONSE']._serialized_start=976
-  _globals['_LISTDOMAINSRESPONSE']._serialized_end=1041
-  _globals['_DESCRIBEDOMAINREQUEST']._serialized_start=1043
-  _globals['_DESCRIBEDOMAINREQUEST']._serialized_end=1082
-  _globals['_DOMAININFO']._serialized_start=1085
-  _globals['_DOMAININFO']._serialized_end=1324
-  _globals['_INVOKEREQUEST']._serialized_start=1327
-  _globals['_INVOKEREQUEST']._serialized_end=1558
-  _globals['_INVOKERESPONSE']._serialized_start=1561
-  _globals['_INVOKERESPONSE']._serialized_end=1693
-  _globals['_FEDERATIONGATEWAY']._serialized_start=1696
-  _globals['_FEDERATIONGATEWAY']._serialized_end=2305
+  _globals['_HEARTBEATREQUEST']._serialized_end=782
+  _globals['_HEARTBEATRESPONSE']._serialized_start=784
+  _globals['_HEARTBEATRESPONSE']._serialized_end=857
+  _globals['_DEREGISTERDOMAINREQUEST']._serialized_start=859
+  _globals['_DEREGISTERDOMAINREQUEST']._serialized_end=918
+  _globals['_DEREGISTERDOMAINRESPONSE']._serialized_start=920
+  _globals['_DEREGISTERDOMAINRESPONSE']._serialized_end=973
+  _globals['_LISTDOMAINSREQUEST']._serialized_start=975
+  _globals['_LISTDOMAINSREQUEST']._serialized_end=1020
+  _globals['_LISTDOMAINSRESPONSE']._serialized_start=1022
+  _globals['_LISTDOMAINSRESPONSE']._serialized_end=1087
+  _globals['_DESCRIBEDOMAINREQUEST']._serialized_start=1089
+  _globals['_DESCRIBEDOMAINREQUEST']._serialized_end=1128
+  _globals['_DOMAININFO']._serialized_start=1131
+  _globals['_DOMAININFO']._serialized_end=1370
+  _globals['_INVOKEREQUEST']._serialized_start=1373
+  _globals['_INVOKEREQUEST']._serialized_end=1604
+  _globals['_INVOKERESPONSE']._serialized_start=1607
+  _globals['_INVOKERESPONSE']._serialized_end=1739
+  _globals['_FEDERATIONGATEWAY']._serialized_start=1742
+  _globals['_FEDERATIONGATEWAY']._serialized_end=2351
 # @@protoc_insertion_point(module_scope)

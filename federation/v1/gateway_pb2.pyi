@@ -171,19 +171,27 @@ class HeartbeatRequest(_message.Message):
 
     DOMAIN_FIELD_NUMBER: _builtins.int
     LEASE_ID_FIELD_NUMBER: _builtins.int
+    LEASE_TTL_FIELD_NUMBER: _builtins.int
     domain: _builtins.str
     """Domain that holds the lease."""
     lease_id: _builtins.str
     """Lease to renew."""
+    @_builtins.property
+    def lease_ttl(self) -> _duration_pb2.Duration:
+        """Lease length to renew for, normally the one granted at registration; the
+        gateway clamps it to its bounds. Unset: the gateway's default.
+        """
+
     def __init__(
         self,
         *,
         domain: _builtins.str = ...,
         lease_id: _builtins.str = ...,
+        lease_ttl: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_ttl", b"lease_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain", "lease_id", b"lease_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain", "lease_id", b"lease_id", "lease_ttl", b"lease_ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

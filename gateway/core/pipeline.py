@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 
 from gateway.core.invocation import Invocation, Outcome
 from gateway.core.invoke_steps import InvokeStep
@@ -44,11 +45,12 @@ class InvokePipeline:
                 await step.before(invocation)
                 entered.append(step)
             yield TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
-            async for update in self._router.execute(invocation):
-                if update.final:
-                    final = update
-                    break
-                yield update
+            async with aclosing(self._router.execute(invocation)) as updates:
+                async for update in updates:
+                    if update.final:
+                        final = update
+                        break
+                    yield update
         except GatewayError as exc:
             await self._finish(entered, invocation, Outcome(error=exc))
             raise

@@ -7,7 +7,7 @@ thread by the core, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -79,7 +79,7 @@ class DomainTransport(Protocol):
 
     def execute(
         self, address: str, task: TaskInfo, input: Payload, time_limit: float | None
-    ) -> AsyncIterator[TaskUpdate]:
+    ) -> AsyncGenerator[TaskUpdate, None]:
         """Streams the task's updates from the endpoint; the last one is final.
 
         Raises `DomainUnavailable` when the endpoint cannot be reached and

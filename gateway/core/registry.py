@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from datetime import timedelta
 from typing import TypeVar
 
@@ -52,8 +53,18 @@ class Lease:
 class Registry:
     """Registers domains and resolves capabilities to live endpoints."""
 
-    def __init__(self, store: RegistryStore, leases: LeasePolicy, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        leases: LeasePolicy,
+        *,
+        executor: Executor | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
         self._store = store
+        # Store calls run here; the owner shuts it down (waiting) before closing the
+        # database, so no thread still holds a connection when the engine goes.
+        self._executor = executor
         self._leases = leases
         self._clock = clock
         self._view: dict[str, DomainRecord] = {}
@@ -63,7 +74,7 @@ class Registry:
 
     async def _blocking(self, fn: Callable[[], T]) -> T:
         # Store calls block (SQLAlchemy); keep them off the event loop.
-        return await asyncio.to_thread(fn)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     # --- writes ---------------------------------------------------------------
 
@@ -96,10 +107,12 @@ class Registry:
         log.info("registered %s at %s (lease %s, %ss)", domain, address, endpoint.lease_id, ttl)
         return Lease(endpoint, ttl, self._leases.heartbeat_interval(ttl))
 
-    async def heartbeat(self, *, domain: str, lease_id: str) -> EndpointRecord:
+    async def heartbeat(
+        self, *, domain: str, lease_id: str, requested_ttl: float | None = None
+    ) -> EndpointRecord:
         """Renews a live lease; raises `LeaseNotFound` when it is unknown or expired."""
         check_name("domain", domain)
-        ttl = self._leases.grant(None)
+        ttl = self._leases.grant(requested_ttl)
         now = self._clock()
         renewed = await self._blocking(
             lambda: self._store.renew(domain=domain, lease_id=lease_id, lease_ttl=ttl, now=now)

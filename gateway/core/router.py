@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import timedelta
 
 from gateway.core.balancer import Balancer
@@ -38,16 +39,19 @@ class Router:
             return capability.default_timeout.total_seconds()
         return self._default_timeout
 
-    async def execute(self, invocation: Invocation) -> AsyncIterator[TaskUpdate]:
+    async def execute(self, invocation: Invocation) -> AsyncGenerator[TaskUpdate, None]:
         """Runs the task on the least-loaded live endpoint and yields its updates."""
         task = invocation.require_task()
         address = self._balancer.pick(self._registry.live_addresses(task.target.domain))
-        with self._balancer.track(address):
-            async for update in self._transport.execute(
-                address, task, invocation.input, self.timeout_for(invocation)
-            ):
-                if update.error is not None and update.error.code == DEADLINE_EXCEEDED_CODE:
-                    # The domain's own timer and the gRPC deadline race; either way
-                    # the caller learns the same thing: DEADLINE_EXCEEDED.
-                    raise DeadlineExceeded(update.error.message or update.message)
-                yield update
+        updates = self._transport.execute(
+            address, task, invocation.input, self.timeout_for(invocation)
+        )
+        # Closing the stream as soon as we stop reading cancels the domain's work.
+        async with aclosing(updates):
+            with self._balancer.track(address):
+                async for update in updates:
+                    if update.error is not None and update.error.code == DEADLINE_EXCEEDED_CODE:
+                        # The domain's own timer and the gRPC deadline race; either way
+                        # the caller learns the same thing: DEADLINE_EXCEEDED.
+                        raise DeadlineExceeded(update.error.message or update.message)
+                    yield update

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import grpc
 
@@ -28,7 +28,7 @@ class GrpcDomainTransport:
 
     async def execute(
         self, address: str, task: TaskInfo, input: Payload, time_limit: float | None
-    ) -> AsyncIterator[TaskUpdate]:
+    ) -> AsyncGenerator[TaskUpdate, None]:
         """Streams a task's updates from the endpoint at `address`."""
         stub = orch_grpc.DomainOrchestratorStub(self._pool.get(address))
         request = orch.ExecuteRequest(

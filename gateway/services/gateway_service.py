@@ -94,7 +94,11 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         try:
             _self_only(caller_of(context), request.domain, "heartbeat for")
             endpoint = await self._registry.heartbeat(
-                domain=request.domain, lease_id=request.lease_id
+                domain=request.domain,
+                lease_id=request.lease_id,
+                requested_ttl=request.lease_ttl.ToTimedelta().total_seconds()
+                if request.HasField("lease_ttl")
+                else None,
             )
         except Exception as exc:
             await abort_for(context, exc)

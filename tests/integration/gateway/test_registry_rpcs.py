@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import grpc
 import pytest
 from google.protobuf import duration_pb2
@@ -107,6 +109,9 @@ async def test_heartbeat_keeps_an_endpoint_live(gateway: GatewayApp, client: Gat
             return bool(info.endpoints) and info.endpoints[0].lease_expires_at > first
 
         await eventually(renewed, timeout=5, message="heartbeats never renewed the lease")
+        # Renewals keep the length granted at registration, not the gateway default.
+        renewed_until = (await client.describe_domain("echo")).endpoints[0].lease_expires_at
+        assert renewed_until - datetime.now(UTC) <= timedelta(seconds=0.3)
         result = await client.invoke("echo/echo", {"text": "alive"})
         assert result.output_or_raise()["text"] == "alive"
 
