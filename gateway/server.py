@@ -121,7 +121,7 @@ class GatewayApp:
             if not expired:
                 continue
             for endpoint in expired:
-                await self.pool.discard(endpoint.address)
+                await self.transport.discard(endpoint.address)
             await self.audit.record(
                 [
                     AuditEvent(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import uuid
-from dataclasses import asdict, dataclass, field
+import secrets
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -43,15 +44,21 @@ class AuditEvent:
     outcome: str = ""
     duration_us: int = 0
     attributes: dict[str, Any] = field(default_factory=dict)
-    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    event_id: str = field(default_factory=lambda: secrets.token_hex(16))
     caller_time: datetime = field(default_factory=utcnow)
 
 
 class LogAuditSink:
-    """Writes events to the `fedgate.audit` logger. Not durable: the audit trail replaces it."""
+    """Writes events to the `fedgate.audit` logger at DEBUG level. Not durable.
+
+    A placeholder for tests and experiments; the durable audit trail replaces it.
+    """
 
     async def record(self, events: list[AuditEvent]) -> None:
-        """Logs each event as one JSON line."""
+        """Logs each event as one JSON line when DEBUG logging is on."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
         for event in events:
-            if log.isEnabledFor(logging.INFO):
-                log.info(json.dumps(asdict(event), default=str, sort_keys=True))
+            # Shallow field copy: asdict() deep-copies and costs more than the call itself.
+            fields = {f.name: getattr(event, f.name) for f in dataclass_fields(event)}
+            log.debug(json.dumps(fields, default=str))

@@ -8,7 +8,7 @@ reverse order, so the outcome is audited last and also for refused calls.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from datetime import timedelta
 from typing import Protocol
 
@@ -95,7 +95,7 @@ class CallChainStep:
         )
         capability = invocation.require_capability()
         task = TaskInfo(
-            task_id=uuid.uuid4().hex,
+            task_id=secrets.token_hex(16),
             trace_id=place.trace_id,
             caller=invocation.caller,
             target=invocation.target.__class__(

@@ -8,6 +8,7 @@ Used by the gateway's servicers and by the domains SDK.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,13 @@ def timestamp_to_proto(value: datetime) -> timestamp_pb2.Timestamp:
     return ts
 
 
+def now_timestamp() -> timestamp_pb2.Timestamp:
+    """The current time as a protobuf Timestamp (cheaper than going through datetime)."""
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(time.time_ns())
+    return ts
+
+
 def timestamp_from_proto(value: timestamp_pb2.Timestamp) -> datetime:
     """A protobuf Timestamp as an aware UTC datetime."""
     return value.ToDatetime(tzinfo=UTC)
@@ -108,13 +116,19 @@ def classification_from_proto(value: pb.Classification.ValueType) -> Classificat
 # --- payloads ---------------------------------------------------------------
 
 
-def payload_from_proto(message: pb.Payload, *, field: str = "input") -> Payload:
-    """Wire payload to core. JSON bytes are parsed so they can be validated."""
+def payload_from_proto(
+    message: pb.Payload, *, field: str = "input", parse_json: bool = True
+) -> Payload:
+    """Wire payload to core.
+
+    JSON bytes are parsed so they can be validated; with `parse_json=False`
+    (payloads only passed on, like a domain's output) they are kept as bytes.
+    """
     kind = message.WhichOneof("body")
     if kind == "json":
         return Payload(json=json_format.MessageToDict(message.json))
     if kind == "data":
-        if message.content_type == JSON_CONTENT_TYPE:
+        if message.content_type == JSON_CONTENT_TYPE and parse_json:
             try:
                 value = json.loads(message.data)
             except (ValueError, UnicodeDecodeError) as exc:
@@ -233,7 +247,7 @@ def task_to_proto(
         status=pb.TaskStatus(
             state=state_to_proto(state),
             message=message,
-            timestamp=timestamp_to_proto(now or datetime.now(UTC)),
+            timestamp=timestamp_to_proto(now) if now is not None else now_timestamp(),
         ),
         idempotency_key=task.idempotency_key,
         context_refs=[pb.ContextRef(key=r.key, version=r.version) for r in task.context_refs],
@@ -261,14 +275,14 @@ def task_from_proto(message: pb.Task) -> TaskInfo:
     )
 
 
-def update_from_proto(event: pb.TaskEvent) -> TaskUpdate:
-    """A domain's wire TaskEvent as a core update."""
+def update_from_proto(event: pb.TaskEvent, *, parse_output: bool = True) -> TaskUpdate:
+    """A domain's wire TaskEvent as a core update (output kept as bytes unless parsed)."""
     if not event.HasField("status"):
         raise InvalidRequest("task event without status")
     return TaskUpdate(
         state=state_from_proto(event.status.state),
         message=event.status.message,
-        output=payload_from_proto(event.output, field="output")
+        output=payload_from_proto(event.output, field="output", parse_json=parse_output)
         if event.HasField("output")
         else None,
         error=TaskError(event.error.code, event.error.message, event.error.retryable)
@@ -286,7 +300,7 @@ def update_to_proto(update: TaskUpdate, task_id: str, sequence: int) -> pb.TaskE
         status=pb.TaskStatus(
             state=state_to_proto(update.state),
             message=update.message,
-            timestamp=timestamp_to_proto(datetime.now(UTC)),
+            timestamp=now_timestamp(),
         ),
         final=update.final,
     )

@@ -25,12 +25,25 @@ class GrpcDomainTransport:
 
     def __init__(self, pool: ChannelPool) -> None:
         self._pool = pool
+        # A stub is cheap to keep and costs a few µs to build: one per address.
+        self._stubs: dict[str, orch_grpc.DomainOrchestratorAsyncStub] = {}
+
+    def _stub(self, address: str) -> orch_grpc.DomainOrchestratorAsyncStub:
+        stub = self._stubs.get(address)
+        if stub is None:
+            stub = self._stubs[address] = orch_grpc.DomainOrchestratorStub(self._pool.get(address))
+        return stub
+
+    async def discard(self, address: str) -> None:
+        """Forgets an endpoint that left routing and closes its channel."""
+        self._stubs.pop(address, None)
+        await self._pool.discard(address)
 
     async def execute(
         self, address: str, task: TaskInfo, input: Payload, time_limit: float | None
     ) -> AsyncGenerator[TaskUpdate, None]:
         """Streams a task's updates from the endpoint at `address`."""
-        stub = orch_grpc.DomainOrchestratorStub(self._pool.get(address))
+        stub = self._stub(address)
         request = orch.ExecuteRequest(
             task=convert.task_to_proto(task, TaskState.SUBMITTED),
             input=convert.payload_to_proto(input),
@@ -38,7 +51,8 @@ class GrpcDomainTransport:
         call = stub.Execute(request, timeout=time_limit, metadata=_task_metadata(task))
         try:
             async for event in call:
-                yield convert.update_from_proto(event)
+                # The gateway only passes the output on: no need to parse it.
+                yield convert.update_from_proto(event, parse_output=False)
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc, task, address) from None
         except InvalidRequest as exc:
@@ -53,7 +67,7 @@ class GrpcDomainTransport:
 
     async def cancel(self, address: str, task_id: str, reason: str) -> bool:
         """Asks the endpoint to cancel `task_id`."""
-        stub = orch_grpc.DomainOrchestratorStub(self._pool.get(address))
+        stub = self._stub(address)
         try:
             response = await stub.Cancel(
                 orch.CancelRequest(task_id=task_id, reason=reason), timeout=5.0
@@ -64,6 +78,7 @@ class GrpcDomainTransport:
 
     async def close(self) -> None:
         """Closes every channel."""
+        self._stubs.clear()
         await self._pool.close()
 
 
