@@ -23,7 +23,9 @@ from sqlalchemy import Engine
 
 from federation.v1 import gateway_pb2, gateway_pb2_grpc
 from gateway.core.audit_event import AuditEvent, EventType, LogAuditSink
+from gateway.core.circuit_breaker import BreakerBoard, BreakerPolicy
 from gateway.core.decision import OpenPolicy
+from gateway.core.endpoint_health import EjectionPolicy, EndpointHealth
 from gateway.core.invoke_steps import (
     AuditOutcomeStep,
     AuditRequestStep,
@@ -37,6 +39,7 @@ from gateway.core.lease import LeasePolicy
 from gateway.core.pipeline import InvokePipeline
 from gateway.core.ports import AuditSink, PolicyDecider, RegistryStore
 from gateway.core.registry import Registry
+from gateway.core.retry_policy import RetryPolicy
 from gateway.core.router import Router
 from gateway.core.schema import InputValidator
 from gateway.core.task_table import TaskTable
@@ -44,6 +47,7 @@ from gateway.errors import GatewayError
 from gateway.services.channels import ChannelPool, channel_options
 from gateway.services.domain_transport import GrpcDomainTransport
 from gateway.services.gateway_service import GatewayService
+from gateway.services.health_prober import HealthProber
 from gateway.settings import Settings
 from gateway.store.database import migrate, open_engine
 from gateway.store.registry_store import SqlRegistryStore
@@ -64,6 +68,10 @@ class GatewayApp:
     pool: ChannelPool
     audit: AuditSink
     health: health_aio.HealthServicer
+    router: Router | None = None
+    """Routing state (health, breakers) of this gateway."""
+    prober: HealthProber | None = None
+    """Active health checks of endpoints (None: off)."""
     engine: Engine | None = None
     """The database engine the gateway opened itself (disposed on stop)."""
     store_executor: ThreadPoolExecutor = field(
@@ -89,6 +97,8 @@ class GatewayApp:
         for service in ("", GATEWAY_SERVICE):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._background.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        if self.prober is not None and self.settings.resilience.probe_interval > 0:
+            self._background.append(asyncio.create_task(self._probe_forever(), name="prober"))
         log.info("gateway serving on %s", self.address)
         return self.port
 
@@ -122,6 +132,8 @@ class GatewayApp:
                 continue
             for endpoint in expired:
                 await self.transport.discard(endpoint.address)
+                if self.router is not None:
+                    self.router.forget(endpoint.address)
             await self.audit.record(
                 [
                     AuditEvent(
@@ -134,6 +146,12 @@ class GatewayApp:
                     for e in expired
                 ]
             )
+
+    async def _probe_forever(self) -> None:
+        assert self.prober is not None
+        while True:
+            await asyncio.sleep(self.settings.resilience.probe_interval)
+            await self.prober.probe_all()
 
 
 def build_gateway(
@@ -165,7 +183,26 @@ def build_gateway(
     )
     pool = ChannelPool(settings.max_message_bytes)
     transport = GrpcDomainTransport(pool)
-    router = Router(registry, transport, default_timeout=settings.routing.default_timeout)
+    resilience = settings.resilience
+    router = Router(
+        registry,
+        transport,
+        default_timeout=settings.routing.default_timeout,
+        retries=RetryPolicy(
+            max_attempts=resilience.retry_attempts,
+            base_backoff=resilience.retry_base_backoff,
+            max_backoff=resilience.retry_max_backoff,
+        ),
+        breakers=BreakerBoard(
+            BreakerPolicy(
+                window=resilience.breaker_window,
+                min_calls=resilience.breaker_min_calls,
+                failure_ratio=resilience.breaker_failure_ratio,
+                cooldown=resilience.breaker_cooldown,
+            )
+        ),
+        health=EndpointHealth(EjectionPolicy(eject_after=resilience.eject_after)),
+    )
     steps: list[InvokeStep] = [
         AuditOutcomeStep(audit),
         ResolveStep(registry),
@@ -190,6 +227,7 @@ def build_gateway(
         ),
         server,
     )
+    prober = HealthProber(registry, pool, router.health, timeout=resilience.probe_timeout)
     return GatewayApp(
         settings=settings,
         server=server,
@@ -200,6 +238,8 @@ def build_gateway(
         health=health,
         engine=engine,
         store_executor=store_executor,
+        router=router,
+        prober=prober,
     )
 
 

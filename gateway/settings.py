@@ -45,6 +45,27 @@ class RoutingSettings(BaseModel):
     )
 
 
+class ResilienceSettings(BaseModel):
+    """Retries, circuit breakers and endpoint health checks."""
+
+    retry_attempts: int = Field(
+        3, ge=1, description="Attempts for idempotent capabilities (1 disables retries)."
+    )
+    retry_base_backoff: float = Field(0.05, ge=0, description="First retry pause cap (s).")
+    retry_max_backoff: float = Field(1.0, ge=0, description="Longest retry pause (s).")
+    breaker_window: int = Field(20, ge=1, description="Outcomes a breaker looks back on.")
+    breaker_min_calls: int = Field(5, ge=1, description="Outcomes before a breaker may open.")
+    breaker_failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="Failure share that opens a breaker."
+    )
+    breaker_cooldown: float = Field(5.0, gt=0, description="Seconds before a half-open trial.")
+    eject_after: int = Field(3, ge=1, description="Consecutive failures that eject an endpoint.")
+    probe_interval: float = Field(
+        2.0, ge=0, description="Seconds between active health probes; 0 turns them off."
+    )
+    probe_timeout: float = Field(1.0, gt=0, description="Deadline of one health probe (s).")
+
+
 class Settings(BaseSettings):
     """Static configuration of one gateway process."""
 
@@ -65,6 +86,7 @@ class Settings(BaseSettings):
     )
     lease: LeaseSettings = LeaseSettings()
     routing: RoutingSettings = RoutingSettings()
+    resilience: ResilienceSettings = ResilienceSettings()
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
 
     @field_validator("listen")

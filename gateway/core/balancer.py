@@ -16,9 +16,13 @@ class Balancer:
 
     def pick(self, addresses: Sequence[str]) -> str:
         """The address with the fewest calls in flight (rotating among equals)."""
+        return self.order(addresses)[0]
+
+    def order(self, addresses: Sequence[str]) -> list[str]:
+        """Addresses by preference: fewest calls in flight first, equals in rotating order."""
         start = next(self._turn) % len(addresses)
         rotated = [*addresses[start:], *addresses[:start]]
-        return min(rotated, key=lambda a: self._in_flight.get(a, 0))
+        return sorted(rotated, key=lambda a: self._in_flight.get(a, 0))
 
     @contextmanager
     def track(self, address: str) -> Iterator[None]:

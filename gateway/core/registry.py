@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.core.clock import Clock, utcnow
@@ -202,6 +202,10 @@ class Registry:
                 + f" (offers: {offered or 'nothing'})"
             )
         return record, capability
+
+    def now(self) -> datetime:
+        """The registry's clock (leases are judged against it)."""
+        return self._clock()
 
     def live_addresses(self, domain: str) -> list[str]:
         """Addresses of the domain's endpoints whose lease holds now."""

@@ -1,21 +1,36 @@
-"""Routes a validated, authorised invocation to one live endpoint of the target domain."""
+"""Routes a validated, authorised invocation to a healthy endpoint of the target domain.
+
+Per attempt: choose among live (leased), healthy (not ejected) endpoints whose breaker
+for this caller admits the call, the one with the fewest calls in flight. A failure to
+reach the domain counts against the endpoint's health and breaker. Idempotent
+capabilities are retried on another endpoint with backoff, within the deadline; others
+never run twice through the gateway.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import timedelta
 
 from gateway.core.balancer import Balancer
+from gateway.core.circuit_breaker import BreakerBoard, BreakerPolicy
+from gateway.core.clock import Clock, utcnow
+from gateway.core.endpoint_health import EjectionPolicy, EndpointHealth
 from gateway.core.invocation import Invocation
 from gateway.core.models import DEADLINE_EXCEEDED_CODE, TaskUpdate
 from gateway.core.ports import DomainTransport
 from gateway.core.registry import Registry
-from gateway.errors import DeadlineExceeded
+from gateway.core.retry_policy import RetryPolicy
+from gateway.errors import DeadlineExceeded, DomainUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Router:
-    """Chooses an endpoint and streams the task's updates from it."""
+    """Chooses endpoints, streams the task's updates, retries what is safe to retry."""
 
     def __init__(
         self,
@@ -24,11 +39,19 @@ class Router:
         *,
         balancer: Balancer | None = None,
         default_timeout: float = 30.0,
+        retries: RetryPolicy | None = None,
+        breakers: BreakerBoard | None = None,
+        health: EndpointHealth | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self._registry = registry
         self._transport = transport
         self._balancer = balancer or Balancer()
         self._default_timeout = default_timeout
+        self._retries = retries or RetryPolicy()
+        self.breakers = breakers or BreakerBoard(BreakerPolicy())
+        self.health = health or EndpointHealth(EjectionPolicy())
+        self._clock = clock
 
     def timeout_for(self, invocation: Invocation) -> float:
         """The caller's remaining deadline, else the capability's default, else ours."""
@@ -39,13 +62,44 @@ class Router:
             return capability.default_timeout.total_seconds()
         return self._default_timeout
 
+    def forget(self, address: str) -> None:
+        """Drops health and breaker state of an endpoint that left routing."""
+        self.health.forget(address)
+        self.breakers.forget(address)
+
     async def execute(self, invocation: Invocation) -> AsyncGenerator[TaskUpdate, None]:
-        """Runs the task on the least-loaded live endpoint and yields its updates."""
+        """Runs the task and yields its updates, retrying idempotent work on failure."""
         task = invocation.require_task()
-        address = self._balancer.pick(self._registry.live_addresses(task.target.domain))
-        updates = self._transport.execute(
-            address, task, invocation.input, self.timeout_for(invocation)
-        )
+        idempotent = invocation.require_capability().idempotent
+        attempts = self._retries.max_attempts if idempotent else 1
+        tried: set[str] = set()
+        for attempt in range(1, attempts + 1):
+            address = self._choose(invocation, tried)
+            tried.add(address)
+            breaker = self.breakers.get(task.caller.domain, address)
+            try:
+                async with aclosing(self._attempt(invocation, address)) as updates:
+                    async for update in updates:
+                        yield update
+            except DomainUnavailable as exc:
+                breaker.record(False)
+                self.health.record_call(address, False)
+                pause = self._retries.backoff(attempt)
+                if attempt == attempts or not self._time_left(invocation, pause):
+                    raise
+                log.info("retrying %s (attempt %d failed: %s)", task.target, attempt, exc.message)
+                await asyncio.sleep(pause)
+                continue
+            breaker.record(True)
+            self.health.record_call(address, True)
+            return
+
+    async def _attempt(
+        self, invocation: Invocation, address: str
+    ) -> AsyncGenerator[TaskUpdate, None]:
+        task = invocation.require_task()
+        remaining = self._remaining(invocation)
+        updates = self._transport.execute(address, task, invocation.input, remaining)
         # Closing the stream as soon as we stop reading cancels the domain's work.
         async with aclosing(updates):
             with self._balancer.track(address):
@@ -55,3 +109,28 @@ class Router:
                         # the caller learns the same thing: DEADLINE_EXCEEDED.
                         raise DeadlineExceeded(update.error.message or update.message)
                     yield update
+
+    def _choose(self, invocation: Invocation, tried: set[str]) -> str:
+        task = invocation.require_task()
+        live = self._registry.live_addresses(task.target.domain)
+        healthy = [a for a in live if self.health.healthy(a)] or live
+        # Prefer endpoints this call has not failed on yet; fall back to all of them.
+        fresh = [a for a in healthy if a not in tried] or healthy
+        for address in self._balancer.order(fresh):
+            if self.breakers.get(task.caller.domain, address).allow():
+                return address
+        wait = min(self.breakers.get(task.caller.domain, a).retry_after() for a in fresh)
+        raise DomainUnavailable(
+            f"circuit open: calls from {task.caller.domain!r} to {task.target.domain!r} "
+            f"fail fast for about {wait:.1f}s more after repeated failures"
+        )
+
+    def _remaining(self, invocation: Invocation) -> float:
+        deadline = invocation.require_task().deadline
+        if deadline is None:
+            return self.timeout_for(invocation)
+        return max(0.0, (deadline - self._clock()).total_seconds())
+
+    def _time_left(self, invocation: Invocation, pause: float) -> bool:
+        # Retrying only makes sense if, after the pause, some time remains to run.
+        return self._remaining(invocation) > pause + 0.01
