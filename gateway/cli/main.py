@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli.certs import certs_app
 from gateway.cli.client_commands import call_command, domains_app
 from gateway.cli.demo import demo_command
 from gateway.cli.serve import serve_command
@@ -18,6 +19,7 @@ app.command("serve")(serve_command)
 app.command("call")(call_command)
 app.command("demo")(demo_command)
 app.add_typer(domains_app, name="domains")
+app.add_typer(certs_app, name="certs")
 
 
 if __name__ == "__main__":
