@@ -1,4 +1,8 @@
-"""Audit events the gateway emits, and the log-only sink used until the audit trail lands."""
+"""Audit events the gateway emits, the receipts the log returns, and a log-only sink.
+
+The durable, tamper-evident sink is `gateway.store.audit_writer.DurableAuditSink`;
+`LogAuditSink` only logs (tests and tools that need no trail).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +25,21 @@ class EventType(enum.StrEnum):
 
     DOMAIN_REGISTERED = "domain.registered"
     DOMAIN_DEREGISTERED = "domain.deregistered"
+    LEASES_RENEWED = "lease.renewed"
+    """Lease renewals, summarised in bulk (not one record per heartbeat)."""
     LEASE_EXPIRED = "lease.expired"
     TASK_REQUESTED = "task.requested"
+    """A call and the policy decision on it, recorded before it is forwarded."""
+    POLICY_DECISION = "policy.decision"
+    """A decision that is not part of a task (context flows, audit reads, admin)."""
+    TASK_ROUTED = "task.routed"
     TASK_FINISHED = "task.finished"
+    """How a call ended (also refused calls), recorded before the caller hears it."""
+    CONTEXT_WRITTEN = "context.written"
+    CONTEXT_READ = "context.read"
+    CONTEXT_REDACTED = "context.redacted"
     IDENTITY_REFUSED = "identity.refused"
+    POLICY_CHANGED = "policy.changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +53,29 @@ class AuditEvent:
     capability: str = ""
     trace_id: str = ""
     task_id: str = ""
+    """The task the event is about; it is the span id of the record."""
+    parent_task_id: str = ""
+    """The task that caused `task_id` (nested calls); the record's parent span id."""
     decision: str = ""
+    """`allow` or `deny` when a policy decided, else empty."""
     rule: str = ""
     policy_version: int = 0
     outcome: str = ""
     duration_us: int = 0
     attributes: dict[str, Any] = field(default_factory=dict)
+    classifications: tuple[str, ...] = ()
+    """Classifications of the context the event concerns (`public` ... `restricted`)."""
     event_id: str = field(default_factory=lambda: secrets.token_hex(16))
     caller_time: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReceipt:
+    """Where the log put an event: what a caller can later ask an inclusion proof for."""
+
+    event_id: str
+    seq: int
+    leaf_hash: bytes
 
 
 class LogAuditSink:
@@ -54,11 +84,12 @@ class LogAuditSink:
     A placeholder for tests and experiments; the durable audit trail replaces it.
     """
 
-    async def record(self, events: list[AuditEvent]) -> None:
-        """Logs each event as one JSON line when DEBUG logging is on."""
+    async def record(self, events: list[AuditEvent]) -> list[AuditReceipt]:
+        """Logs each event as one JSON line when DEBUG logging is on; no receipts."""
         if not log.isEnabledFor(logging.DEBUG):
-            return
+            return []
         for event in events:
             # Shallow field copy: asdict() deep-copies and costs more than the call itself.
             fields = {f.name: getattr(event, f.name) for f in dataclass_fields(event)}
             log.debug(json.dumps(fields, default=str))
+        return []

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from gateway.core.audit_event import AuditEvent
+from gateway.core.audit_event import AuditEvent, AuditReceipt
 from gateway.core.decision import Action, Decision
 from gateway.core.models import (
     CapabilitySpec,
@@ -107,6 +107,10 @@ class PolicyDecider(Protocol):
 class AuditSink(Protocol):
     """Records audit events. In strict mode it returns only once they are durable."""
 
-    async def record(self, events: list[AuditEvent]) -> None:
-        """Records `events` in order; raises `AuditUnavailable` when it cannot."""
+    async def record(self, events: list[AuditEvent]) -> Sequence[AuditReceipt]:
+        """Records `events` in order; raises `AuditUnavailable` when it cannot.
+
+        Returns one receipt (log position and leaf hash) per recorded event, in
+        order, or none from sinks that keep no log.
+        """
         ...
