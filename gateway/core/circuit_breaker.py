@@ -95,6 +95,10 @@ class CircuitBreaker:
         ):
             self._open()
 
+    def abandon(self) -> None:
+        """Forgets a call `allow` let through that ended with no verdict (e.g. canceled)."""
+        self._trial_in_flight = False
+
     def _open(self) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = self._clock()

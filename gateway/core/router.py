@@ -77,21 +77,36 @@ class Router:
             address = self._choose(invocation, tried)
             tried.add(address)
             breaker = self.breakers.get(task.caller.domain, address)
+            settled = False
             try:
                 async with aclosing(self._attempt(invocation, address)) as updates:
                     async for update in updates:
+                        if update.final:
+                            # Counted before yielding: the consumer may stop reading at the
+                            # final update, and nothing after the yield would run then.
+                            breaker.record(True)
+                            self.health.record_call(address, True)
+                            settled = True
                         yield update
             except DomainUnavailable as exc:
                 breaker.record(False)
                 self.health.record_call(address, False)
+                settled = True
                 pause = self._retries.backoff(attempt)
                 if attempt == attempts or not self._time_left(invocation, pause):
                     raise
                 log.info("retrying %s (attempt %d failed: %s)", task.target, attempt, exc.message)
                 await asyncio.sleep(pause)
                 continue
-            breaker.record(True)
-            self.health.record_call(address, True)
+            except DeadlineExceeded:
+                breaker.record(False)
+                settled = True
+                raise
+            finally:
+                if not settled:
+                    # Canceled by the caller (or no final event): no verdict on the endpoint,
+                    # but a half-open trial slot must not stay taken.
+                    breaker.abandon()
             return
 
     async def _attempt(
