@@ -7,7 +7,9 @@
     │   ├── DomainNotFound
     │   ├── CapabilityNotFound
     │   └── LeaseNotFound              re-register, the lease is gone
-    ├── PayloadTooLarge                send less (RESOURCE_EXHAUSTED)
+    ├── ResourceExhausted              a limit was hit (RESOURCE_EXHAUSTED)
+    │   ├── PayloadTooLarge            send less
+    │   └── QuotaExceeded              slow down; retry after the hint
     ├── CallChainRefused               nesting too deep or a cycle (FAILED_PRECONDITION)
     ├── PolicyDenied                   ask for the permission (PERMISSION_DENIED)
     ├── Unauthenticated                present a valid identity (UNAUTHENTICATED)
@@ -62,8 +64,22 @@ class LeaseNotFound(NotFound):
     """The lease is unknown or expired; the endpoint must register again."""
 
 
-class PayloadTooLarge(GatewayError):
+class ResourceExhausted(GatewayError):
+    """A size or rate limit was hit."""
+
+
+class PayloadTooLarge(ResourceExhausted):
     """The message is larger than the configured maximum."""
+
+
+class QuotaExceeded(ResourceExhausted):
+    """The caller exceeded a rate limit; `retry_after` says when a call would fit again."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CallChainRefused(GatewayError):

@@ -66,6 +66,31 @@ class ResilienceSettings(BaseModel):
     probe_timeout: float = Field(1.0, gt=0, description="Deadline of one health probe (s).")
 
 
+_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+class PolicySettings(BaseModel):
+    """The shared policy's model, its first rules, and how replicas stay in sync.
+
+    The rules live in the database (`fedgate policy ...`); the `*.csv` files of
+    `seed_dir` only seed an empty database at first start.
+    """
+
+    model: Path = Field(_POLICIES / "model.conf", description="The Casbin model file.")
+    seed_dir: Path = Field(
+        _POLICIES, description="Folder whose *.csv rules seed an empty database."
+    )
+    poll_interval: float = Field(
+        0.5, gt=0, description="Seconds between checks of the stored policy version."
+    )
+    cache_size: int = Field(100_000, ge=0, description="Policy decisions kept in the LRU cache.")
+
+    @property
+    def seed_files(self) -> list[Path]:
+        """The seed rule files, `<seed_dir>/*.csv` in name order."""
+        return sorted(self.seed_dir.glob("*.csv"))
+
+
 class Settings(BaseSettings):
     """Static configuration of one gateway process."""
 
@@ -88,6 +113,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     resilience: ResilienceSettings = ResilienceSettings()
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
+    policy: PolicySettings = PolicySettings()
 
     @field_validator("listen")
     @classmethod

@@ -1,7 +1,7 @@
 """The steps of the request chain. Each does one thing before routing and may act after.
 
 The chain is built once from an explicit list (see `gateway.server`):
-audit(outcome) -> resolve -> validate -> call chain -> policy -> audit(request),
+audit(outcome) -> quota -> resolve -> validate -> call chain -> policy -> audit(request),
 then the router. A step's `after` runs only if its `before` completed, in
 reverse order, so the outcome is audited last and also for refused calls.
 """
@@ -18,6 +18,7 @@ from gateway.core.clock import Clock, utcnow
 from gateway.core.decision import Action
 from gateway.core.invocation import Invocation, Outcome
 from gateway.core.ports import AuditSink, PolicyDecider
+from gateway.core.quota import QuotaBook
 from gateway.core.registry import Registry
 from gateway.core.router import Router
 from gateway.core.schema import InputValidator
@@ -41,6 +42,16 @@ class InvokeStep(Protocol):
 class _NoAfter:
     async def after(self, invocation: Invocation, outcome: Outcome) -> None:
         return None
+
+
+class QuotaStep(_NoAfter):
+    """Takes a token for the caller (and the caller/target pair); RESOURCE_EXHAUSTED if none."""
+
+    def __init__(self, quotas: QuotaBook) -> None:
+        self._quotas = quotas
+
+    async def before(self, invocation: Invocation) -> None:
+        self._quotas.acquire(invocation.caller.domain, invocation.target.domain)
 
 
 class ResolveStep(_NoAfter):

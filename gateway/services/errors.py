@@ -8,7 +8,8 @@ from typing import NoReturn
 
 import grpc
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, QuotaExceeded
+from gateway.services import metadata
 from gateway.services.status_map import status_for
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,11 @@ async def abort_for(
     Unknown exceptions are logged with a trace id and reported as INTERNAL
     without details, so internals never leak to callers.
     """
+    if isinstance(exc, QuotaExceeded):
+        # The retry-after hint travels as metadata too, for clients that back off by it.
+        context.set_trailing_metadata(
+            ((metadata.RETRY_AFTER_MS, str(max(1, round(exc.retry_after * 1000)))),)
+        )
     if isinstance(exc, GatewayError):
         await context.abort(status_for(exc), exc.message)
     trace = trace_id or uuid.uuid4().hex

@@ -25,6 +25,9 @@ CALLER_DOMAIN = "fedgate-caller-domain"
 CALLER_AGENT = "fedgate-agent"
 """Agent acting inside the caller's domain, `agent/<name>`."""
 
+RETRY_AFTER_MS = "retry-after-ms"
+"""Trailing metadata of a RESOURCE_EXHAUSTED answer: milliseconds until a retry may fit."""
+
 
 def encode_call_path(path: tuple[str, ...]) -> str:
     """The call path as one metadata value."""

@@ -14,7 +14,7 @@ from gateway import errors
 STATUS_OF: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
-    errors.PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.CallChainRefused: grpc.StatusCode.FAILED_PRECONDITION,
     errors.PolicyDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
@@ -28,7 +28,7 @@ STATUS_OF: dict[type[errors.GatewayError], grpc.StatusCode] = {
 ERROR_OF: dict[grpc.StatusCode, type[errors.GatewayError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidRequest,
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.PayloadTooLarge,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
     grpc.StatusCode.FAILED_PRECONDITION: errors.CallChainRefused,
     grpc.StatusCode.PERMISSION_DENIED: errors.PolicyDenied,
     grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
