@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from gateway.core.models import CapabilitySpec, Classification
-from gateway.core.names import check_name
+from gateway.core.models import CapabilitySpec, CapabilityTarget, Classification
+from gateway.core.names import check_name, parse_capability_ref
 
 if TYPE_CHECKING:
     from domains.sdk.context import TaskContext
@@ -69,6 +69,7 @@ def define_capability(
     timeout: float = 30.0,
     accepts: Sequence[Classification] = (),
     returns: Sequence[Classification] = (),
+    fallback: str | None = None,
 ) -> Capability:
     """Builds a `Capability` from a typed handler.
 
@@ -83,6 +84,8 @@ def define_capability(
         timeout: Default timeout in seconds, used when a caller sets no deadline.
         accepts: Data classifications the capability accepts as input context.
         returns: Data classifications the capability may return.
+        fallback: `domain/capability[@version]` the gateway calls instead when this
+            capability has no reachable endpoint or its circuit is open.
 
     Returns:
         The capability, with JSON Schemas derived from the models.
@@ -110,6 +113,7 @@ def define_capability(
         default_timeout=timedelta(seconds=timeout),
         accepts=tuple(Classification(c) for c in accepts),
         returns=tuple(Classification(c) for c in returns),
+        fallback=CapabilityTarget(*parse_capability_ref(fallback)) if fallback else None,
     )
     return Capability(
         spec=spec, handler=handler, input_model=input_model, output_model=output_model

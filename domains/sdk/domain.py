@@ -53,6 +53,7 @@ class Domain:
         timeout: float = 30.0,
         accepts: Sequence[Classification] = (),
         returns: Sequence[Classification] = (),
+        fallback: str | None = None,
     ) -> Callable[[H], H]:
         """Decorator that adds a typed async handler to the catalog.
 
@@ -74,6 +75,7 @@ class Domain:
                     timeout=timeout,
                     accepts=accepts,
                     returns=returns,
+                    fallback=fallback,
                 )
             )
             return handler

@@ -37,6 +37,12 @@ class InvokeResult:
     output: dict[str, Any] | None = None
     message: str = ""
     error: TaskError | None = None
+    served_by: str = ""
+    """`domain/capability@version` that ran the task."""
+    fallback_for: str = ""
+    """The capability asked for, when a fallback served the call instead; else empty."""
+    fallback_reason: str = ""
+    """Why the fallback was used."""
 
     @property
     def ok(self) -> bool:
@@ -147,6 +153,11 @@ def invoke_result_from_proto(message: gw.InvokeResponse) -> InvokeResult:
         error=TaskError(message.error.code, message.error.message, message.error.retryable)
         if message.HasField("error")
         else None,
+        served_by=str(convert.target_from_proto(task.target)) if task.HasField("target") else "",
+        fallback_for=str(convert.target_from_proto(message.fallback_for))
+        if message.HasField("fallback_for")
+        else "",
+        fallback_reason=message.fallback_reason,
     )
 
 

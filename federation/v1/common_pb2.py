@@ -27,33 +27,33 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x65\x64\x65ration/v1/common.proto\x12\rfederation.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n\x07Payload\x12\'\n\x04json\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x06\n\x04\x62ody\">\n\rCapabilityRef\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\x9f\x02\n\nCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x12\n\nidempotent\x18\x06 \x01(\x08\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x07\x61\x63\x63\x65pts\x18\x08 \x03(\x0e\x32\x1d.federation.v1.Classification\x12.\n\x07returns\x18\t \x03(\x0e\x32\x1d.federation.v1.Classification\"*\n\tPrincipal\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"*\n\nContextRef\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"u\n\nTaskStatus\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.federation.v1.TaskState\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x02\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08trace_id\x18\x02 \x01(\t\x12\x16\n\x0eparent_task_id\x18\x03 \x01(\t\x12(\n\x06\x63\x61ller\x18\x04 \x01(\x0b\x32\x18.federation.v1.Principal\x12,\n\x06target\x18\x05 \x01(\x0b\x32\x1c.federation.v1.CapabilityRef\x12)\n\x06status\x18\x06 \x01(\x0b\x32\x19.federation.v1.TaskStatus\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12/\n\x0c\x63ontext_refs\x18\t \x03(\x0b\x32\x19.federation.v1.ContextRef\x12\r\n\x05\x64\x65pth\x18\n \x01(\x05\"=\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"\xb9\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.federation.v1.TaskStatus\x12&\n\x06output\x18\x04 \x01(\x0b\x32\x16.federation.v1.Payload\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x18.federation.v1.TaskError\x12\r\n\x05\x66inal\x18\x06 \x01(\x08*\xdb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_STATE_SUBMITTED\x10\x01\x12\x16\n\x12TASK_STATE_WORKING\x10\x02\x12\x1d\n\x19TASK_STATE_INPUT_REQUIRED\x10\x03\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x17\n\x13TASK_STATE_CANCELED\x10\x06\x12\x17\n\x13TASK_STATE_REJECTED\x10\x07*\xa8\x01\n\x0e\x43lassification\x12\x1e\n\x1a\x43LASSIFICATION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43LASSIFICATION_PUBLIC\x10\x01\x12\x1b\n\x17\x43LASSIFICATION_INTERNAL\x10\x02\x12\x1f\n\x1b\x43LASSIFICATION_CONFIDENTIAL\x10\x03\x12\x1d\n\x19\x43LASSIFICATION_RESTRICTED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x65\x64\x65ration/v1/common.proto\x12\rfederation.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n\x07Payload\x12\'\n\x04json\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x06\n\x04\x62ody\">\n\rCapabilityRef\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\xcf\x02\n\nCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x12\n\nidempotent\x18\x06 \x01(\x08\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x07\x61\x63\x63\x65pts\x18\x08 \x03(\x0e\x32\x1d.federation.v1.Classification\x12.\n\x07returns\x18\t \x03(\x0e\x32\x1d.federation.v1.Classification\x12.\n\x08\x66\x61llback\x18\n \x01(\x0b\x32\x1c.federation.v1.CapabilityRef\"*\n\tPrincipal\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\t\"*\n\nContextRef\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"u\n\nTaskStatus\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.federation.v1.TaskState\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x02\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08trace_id\x18\x02 \x01(\t\x12\x16\n\x0eparent_task_id\x18\x03 \x01(\t\x12(\n\x06\x63\x61ller\x18\x04 \x01(\x0b\x32\x18.federation.v1.Principal\x12,\n\x06target\x18\x05 \x01(\x0b\x32\x1c.federation.v1.CapabilityRef\x12)\n\x06status\x18\x06 \x01(\x0b\x32\x19.federation.v1.TaskStatus\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12/\n\x0c\x63ontext_refs\x18\t \x03(\x0b\x32\x19.federation.v1.ContextRef\x12\r\n\x05\x64\x65pth\x18\n \x01(\x05\"=\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"\xb9\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12)\n\x06status\x18\x03 \x01(\x0b\x32\x19.federation.v1.TaskStatus\x12&\n\x06output\x18\x04 \x01(\x0b\x32\x16.federation.v1.Payload\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x18.federation.v1.TaskError\x12\r\n\x05\x66inal\x18\x06 \x01(\x08*\xdb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_STATE_SUBMITTED\x10\x01\x12\x16\n\x12TASK_STATE_WORKING\x10\x02\x12\x1d\n\x19TASK_STATE_INPUT_REQUIRED\x10\x03\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x17\n\x13TASK_STATE_CANCELED\x10\x06\x12\x17\n\x13TASK_STATE_REJECTED\x10\x07*\xa8\x01\n\x0e\x43lassification\x12\x1e\n\x1a\x43LASSIFICATION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43LASSIFICATION_PUBLIC\x10\x01\x12\x1b\n\x17\x43LASSIFICATION_INTERNAL\x10\x02\x12\x1f\n\x1b\x43LASSIFICATION_CONFIDENTIAL\x10\x03\x12\x1d\n\x19\x43LASSIFICATION_RESTRICTED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'federation.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKSTATE']._serialized_start=1385
-  _globals['_TASKSTATE']._serialized_end=1604
-  _globals['_CLASSIFICATION']._serialized_start=1607
-  _globals['_CLASSIFICATION']._serialized_end=1775
+  _globals['_TASKSTATE']._serialized_start=1433
+  _globals['_TASKSTATE']._serialized_end=1652
+  _globals['_CLASSIFICATION']._serialized_start=1655
+  _globals['_CLASSIFICATION']._serialized_end=1823
   _globals['_PAYLOAD']._serialized_start=140
   _globals['_PAYLOAD']._serialized_end=236
   _globals['_CAPABILITYREF']._serialized_start=238
   _globals['_CAPABILITYREF']._serialized_end=300
   _globals['_CAPABILITY']._serialized_start=303
-  _globals['_CAPABILITY']._serialized_end=590
-  _globals['_PRINCIPAL']._serialized_start=592
-  _globals['_PRINCIPAL']._serialized_end=634
-  _globals['_CONTEXTREF']._serialized_start=636
-  _globals['_CONTEXTREF']._serialized_end=678
-  _globals['_TASKSTATUS']._serialized_start=680
-  _globals['_TASKSTATUS']._serialized_end=797
-  _globals['_TASK']._serialized_start=800
-  _globals['_TASK']._serialized_end=1131
-  _globals['_TASKERROR']._serialized_start=1133
-  _globals['_TASKERROR']._serialized_end=1194
-  _globals['_TASKEVENT']._serialized_start=1197
-  _globals['_TASKEVENT']._serialized_end=1382
+  _globals['_CAPABILITY']._serialized_end=638
+  _globals['_PRINCIPAL']._serialized_start=640
+  _globals['_PRINCIPAL']._serialized_end=682
+  _globals['_CONTEXTREF']._serialized_start=684
+  _globals['_CONTEXTREF']._serialized_end=726
+  _globals['_TASKSTATUS']._serialized_start=728
+  _globals['_TASKSTATUS']._serialized_end=845
+  _globals['_TASK']._serialized_start=848
+  _globals['_TASK']._serialized_end=1179
+  _globals['_TASKERROR']._serialized_start=1181
+  _globals['_TASKERROR']._serialized_end=1242
+  _globals['_TASKEVENT']._serialized_start=1245
+  _globals['_TASKEVENT']._serialized_end=1430
 # @@protoc_insertion_point(module_scope)

@@ -179,6 +179,7 @@ class Capability(_message.Message):
     DEFAULT_TIMEOUT_FIELD_NUMBER: _builtins.int
     ACCEPTS_FIELD_NUMBER: _builtins.int
     RETURNS_FIELD_NUMBER: _builtins.int
+    FALLBACK_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name inside the domain, `[a-z][a-z0-9-]{1,62}`."""
     version: _builtins.str
@@ -205,6 +206,12 @@ class Capability(_message.Message):
     def returns(self) -> _containers.RepeatedScalarFieldContainer[Global___Classification.ValueType]:
         """Data classifications the capability may return."""
 
+    @_builtins.property
+    def fallback(self) -> Global___CapabilityRef:
+        """Capability (same or another domain) that serves calls when this one has no
+        reachable endpoint or its circuit is open. Unset: no fallback.
+        """
+
     def __init__(
         self,
         *,
@@ -217,10 +224,11 @@ class Capability(_message.Message):
         default_timeout: _duration_pb2.Duration | None = ...,
         accepts: _abc.Iterable[Global___Classification.ValueType] | None = ...,
         returns: _abc.Iterable[Global___Classification.ValueType] | None = ...,
+        fallback: Global___CapabilityRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["default_timeout", b"default_timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_timeout", b"default_timeout", "fallback", b"fallback"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts", b"accepts", "default_timeout", b"default_timeout", "description", b"description", "idempotent", b"idempotent", "input_schema_json", b"input_schema_json", "name", b"name", "output_schema_json", b"output_schema_json", "returns", b"returns", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts", b"accepts", "default_timeout", b"default_timeout", "description", b"description", "fallback", b"fallback", "idempotent", b"idempotent", "input_schema_json", b"input_schema_json", "name", b"name", "output_schema_json", b"output_schema_json", "returns", b"returns", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

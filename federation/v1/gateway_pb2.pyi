@@ -448,6 +448,10 @@ class InvokeResponse(_message.Message):
     TASK_FIELD_NUMBER: _builtins.int
     OUTPUT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    FALLBACK_FOR_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
+    fallback_reason: _builtins.str
+    """Why the fallback was used (for example "circuit open" or "no live endpoint")."""
     @_builtins.property
     def task(self) -> _common_pb2.Task:
         """The task as it ended (ids, trace, state, message)."""
@@ -460,16 +464,24 @@ class InvokeResponse(_message.Message):
     def error(self) -> _common_pb2.TaskError:
         """Error detail when the task failed."""
 
+    @_builtins.property
+    def fallback_for(self) -> _common_pb2.CapabilityRef:
+        """Set when a fallback served the call: the capability originally asked for
+        (`task.target` then names the fallback that ran).
+        """
+
     def __init__(
         self,
         *,
         task: _common_pb2.Task | None = ...,
         output: _common_pb2.Payload | None = ...,
         error: _common_pb2.TaskError | None = ...,
+        fallback_for: _common_pb2.CapabilityRef | None = ...,
+        fallback_reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "output", b"output", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "fallback_for", b"fallback_for", "output", b"output", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "output", b"output", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "fallback_for", b"fallback_for", "fallback_reason", b"fallback_reason", "output", b"output", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

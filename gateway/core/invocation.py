@@ -40,6 +40,9 @@ class Invocation:
     task: TaskInfo | None = None
     decision: Decision | None = None
     started_ns: int = field(default=0)
+    fallback_from: CapabilityTarget | None = None
+    """The capability first asked for, when a fallback took over (`target` is the fallback)."""
+    fallback_reason: str = ""
 
     def require_task(self) -> TaskInfo:
         """The task the chain created; a programming error if asked for too early."""

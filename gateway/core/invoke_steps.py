@@ -30,6 +30,9 @@ from gateway.errors import InvalidRequest, PolicyDenied
 class InvokeStep(Protocol):
     """One link of the request chain."""
 
+    per_target: bool
+    """True if `before` must run again when a fallback capability takes over."""
+
     async def before(self, invocation: Invocation) -> None:
         """Checks or enriches the invocation; raises a `GatewayError` to refuse it."""
         ...
@@ -40,12 +43,16 @@ class InvokeStep(Protocol):
 
 
 class _NoAfter:
+    per_target = True
+
     async def after(self, invocation: Invocation, outcome: Outcome) -> None:
         return None
 
 
 class QuotaStep(_NoAfter):
     """Takes a token for the caller (and the caller/target pair); RESOURCE_EXHAUSTED if none."""
+
+    per_target = False  # a fallback is the gateway's doing, not a second call to pay for
 
     def __init__(self, quotas: QuotaBook) -> None:
         self._quotas = quotas
@@ -83,7 +90,13 @@ class ValidateStep(_NoAfter):
 
 
 class CallChainStep:
-    """Creates the task: ids, trace, depth and call path; refuses cycles and deep nesting."""
+    """Creates the task: ids, trace, depth and call path; refuses cycles and deep nesting.
+
+    Run again for a fallback, it keeps the task's id and deadline and re-places the task
+    under its new target (so cycles through the fallback are refused too).
+    """
+
+    per_target = True
 
     def __init__(
         self, tasks: TaskTable, router: Router, *, max_depth: int, clock: Clock = utcnow
@@ -105,15 +118,18 @@ class CallChainStep:
             max_depth=self._max_depth,
         )
         capability = invocation.require_capability()
+        previous = invocation.task
         task = TaskInfo(
-            task_id=secrets.token_hex(16),
+            task_id=previous.task_id if previous else secrets.token_hex(16),
             trace_id=place.trace_id,
             caller=invocation.caller,
             target=invocation.target.__class__(
                 invocation.target.domain, capability.name, capability.version
             ),
             parent_task_id=invocation.parent_task_id,
-            deadline=self._clock() + timedelta(seconds=self._router.timeout_for(invocation)),
+            deadline=previous.deadline
+            if previous
+            else self._clock() + timedelta(seconds=self._router.timeout_for(invocation)),
             idempotency_key=invocation.idempotency_key,
             context_refs=invocation.context_refs,
             depth=place.depth,
@@ -155,6 +171,8 @@ class AuditRequestStep(_NoAfter):
 class AuditOutcomeStep:
     """Records how the call ended (completed, failed, refused) before the caller hears it."""
 
+    per_target = False
+
     def __init__(self, sink: AuditSink) -> None:
         self._sink = sink
 
@@ -175,6 +193,9 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
     if task is not None:
         attributes["depth"] = task.depth
         attributes["parent_task_id"] = task.parent_task_id
+    if invocation.fallback_from is not None:
+        attributes["fallback_for"] = str(invocation.fallback_from)
+        attributes["fallback_reason"] = invocation.fallback_reason
     return AuditEvent(
         type=kind,
         actor=str(invocation.caller),

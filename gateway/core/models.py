@@ -59,6 +59,8 @@ class CapabilitySpec:
     default_timeout: timedelta = timedelta(seconds=30)
     accepts: tuple[Classification, ...] = ()
     returns: tuple[Classification, ...] = ()
+    fallback: CapabilityTarget | None = None
+    """Capability that serves calls when this one is unavailable."""
 
 
 @dataclass(frozen=True, slots=True)

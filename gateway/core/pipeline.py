@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from gateway.core.invocation import Invocation, Outcome
 from gateway.core.invoke_steps import InvokeStep
-from gateway.core.models import TaskError, TaskState, TaskUpdate
+from gateway.core.models import CapabilityTarget, TaskError, TaskState, TaskUpdate
 from gateway.core.router import Router
-from gateway.errors import GatewayError, TaskCanceled
+from gateway.errors import DomainUnavailable, GatewayError, TaskCanceled
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,12 @@ _NO_FINAL = TaskUpdate(
     error=TaskError("protocol_error", "the domain ended the task stream without a final event"),
     final=True,
 )
+
+
+@dataclass(slots=True)
+class _Routing:
+    final: TaskUpdate | None = None
+    progressed: bool = False
 
 
 class InvokePipeline:
@@ -35,21 +42,35 @@ class InvokePipeline:
 
         The final update is held back until every step's `after` has run, so the
         outcome is recorded before the caller can see it. Errors propagate as
-        `GatewayError`s after the same bookkeeping.
+        `GatewayError`s after the same bookkeeping. When the target is unavailable
+        before it did anything and its capability names a fallback, the target-bound
+        steps run again for the fallback and it serves the call (once: a fallback's
+        own fallback is not followed).
         """
         invocation.started_ns = time.monotonic_ns()
         entered: list[InvokeStep] = []
-        final: TaskUpdate | None = None
+        routing = _Routing()
         try:
             for step in self._steps:
                 await step.before(invocation)
                 entered.append(step)
             yield TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
-            async with aclosing(self._router.execute(invocation)) as updates:
-                async for update in updates:
-                    if update.final:
-                        final = update
-                        break
+            try:
+                async for update in self._route(invocation, routing):
+                    yield update
+            except DomainUnavailable as exc:
+                fallback = invocation.require_capability().fallback
+                # A target that already reported progress was reached: running the
+                # fallback too could do the work twice.
+                if fallback is None or routing.progressed:
+                    raise
+                yield TaskUpdate(
+                    state=TaskState.WORKING,
+                    message=f"{invocation.target} unavailable ({exc.message}); "
+                    f"falling back to {fallback}",
+                )
+                await self._redirect(invocation, fallback, exc.message)
+                async for update in self._route(invocation, routing):
                     yield update
         except GatewayError as exc:
             await self._finish(entered, invocation, Outcome(error=exc))
@@ -59,9 +80,30 @@ class InvokePipeline:
             # task leaves the table and its end is recorded.
             await self._finish(entered, invocation, Outcome(error=TaskCanceled("call interrupted")))
             raise
-        final = final or _NO_FINAL
-        await self._finish(entered, invocation, Outcome(final=final))
-        yield final
+        done = routing.final or _NO_FINAL
+        await self._finish(entered, invocation, Outcome(final=done))
+        yield done
+
+    async def _route(self, invocation: Invocation, routing: _Routing) -> AsyncIterator[TaskUpdate]:
+        # Yields the non-final updates; the final one is kept in `routing` (held back).
+        async with aclosing(self._router.execute(invocation)) as updates:
+            async for update in updates:
+                if update.final:
+                    routing.final = update
+                    return
+                routing.progressed = True
+                yield update
+
+    async def _redirect(
+        self, invocation: Invocation, fallback: CapabilityTarget, reason: str
+    ) -> None:
+        log.info("%s unavailable (%s): falling back to %s", invocation.target, reason, fallback)
+        invocation.fallback_from = invocation.target
+        invocation.fallback_reason = reason
+        invocation.target = fallback
+        for step in self._steps:
+            if step.per_target:
+                await step.before(invocation)
 
     async def _finish(
         self, entered: list[InvokeStep], invocation: Invocation, outcome: Outcome

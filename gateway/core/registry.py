@@ -90,7 +90,7 @@ class Registry:
         """Registers one endpoint of `domain` and replaces its catalog atomically."""
         check_name("domain", domain)
         _check_address(address)
-        _check_catalog(capabilities)
+        _check_catalog(domain, capabilities)
         ttl = self._leases.grant(requested_ttl)
         now = self._clock()
         endpoint = await self._blocking(
@@ -224,9 +224,14 @@ def _check_address(address: str) -> None:
         raise InvalidRequest(f"invalid endpoint address {address!r}: expected host:port")
 
 
-def _check_catalog(capabilities: Sequence[CapabilitySpec]) -> None:
+def _check_catalog(domain: str, capabilities: Sequence[CapabilitySpec]) -> None:
     seen: set[tuple[str, str]] = set()
     for cap in capabilities:
+        if cap.fallback is not None and (cap.fallback.domain, cap.fallback.name) == (
+            domain,
+            cap.name,
+        ):
+            raise InvalidRequest(f"capability {cap.name} cannot be its own fallback")
         key = (cap.name, cap.version)
         if key in seen:
             raise InvalidRequest(f"capability {cap.name}@{cap.version} is declared twice")

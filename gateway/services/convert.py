@@ -194,12 +194,17 @@ def capability_from_proto(message: pb.Capability) -> CapabilitySpec:
         default_timeout=timeout if timeout > timedelta(0) else timedelta(seconds=30),
         accepts=tuple(classification_from_proto(c) for c in message.accepts),
         returns=tuple(classification_from_proto(c) for c in message.returns),
+        fallback=_fallback_from_proto(message),
     )
+
+
+def _fallback_from_proto(message: pb.Capability) -> CapabilityTarget | None:
+    return target_from_proto(message.fallback) if message.HasField("fallback") else None
 
 
 def capability_to_proto(spec: CapabilitySpec) -> pb.Capability:
     """Core capability to wire."""
-    return pb.Capability(
+    message = pb.Capability(
         name=spec.name,
         version=spec.version,
         description=spec.description,
@@ -210,6 +215,9 @@ def capability_to_proto(spec: CapabilitySpec) -> pb.Capability:
         accepts=[classification_to_proto(c) for c in spec.accepts],
         returns=[classification_to_proto(c) for c in spec.returns],
     )
+    if spec.fallback is not None:
+        message.fallback.CopyFrom(target_to_proto(spec.fallback))
+    return message
 
 
 def target_from_proto(message: pb.CapabilityRef) -> CapabilityTarget:

@@ -185,6 +185,9 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         )
         if final.output is not None:
             response.output.CopyFrom(convert.payload_to_proto(final.output))
+        if invocation.fallback_from is not None:
+            response.fallback_for.CopyFrom(convert.target_to_proto(invocation.fallback_from))
+            response.fallback_reason = invocation.fallback_reason
         if final.error is not None:
             response.error.CopyFrom(
                 pb.TaskError(

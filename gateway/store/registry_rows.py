@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
-from gateway.core.models import CapabilitySpec, Classification, EndpointRecord
+from gateway.core.models import CapabilitySpec, CapabilityTarget, Classification, EndpointRecord
+from gateway.core.names import parse_capability_ref
 
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -31,6 +32,7 @@ def capability_row(domain: str, spec: CapabilitySpec) -> dict[str, Any]:
         "default_timeout_ms": spec.default_timeout // _MILLISECOND,
         "accepts": _dump_json([int(c) for c in spec.accepts]),
         "returns": _dump_json([int(c) for c in spec.returns]),
+        "fallback": str(spec.fallback) if spec.fallback is not None else None,
     }
 
 
@@ -46,7 +48,13 @@ def capability_from_row(row: RowMapping) -> CapabilitySpec:
         default_timeout=timedelta(milliseconds=row["default_timeout_ms"]),
         accepts=_classifications(row["accepts"]),
         returns=_classifications(row["returns"]),
+        fallback=_target(row["fallback"]) if row["fallback"] else None,
     )
+
+
+def _target(text: str) -> CapabilityTarget:
+    domain, name, version = parse_capability_ref(text)
+    return CapabilityTarget(domain, name, version)
 
 
 def endpoint_from_row(row: RowMapping) -> EndpointRecord:

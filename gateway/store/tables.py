@@ -54,6 +54,7 @@ capabilities = sa.Table(
     sa.Column("default_timeout_ms", sa.BigInteger(), nullable=False),
     sa.Column("accepts", sa.Text(), nullable=False, comment="JSON list of classifications"),
     sa.Column("returns", sa.Text(), nullable=False, comment="JSON list of classifications"),
+    sa.Column("fallback", sa.String(), nullable=True, comment="domain/name[@version] or NULL"),
 )
 
 endpoints = sa.Table(

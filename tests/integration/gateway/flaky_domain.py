@@ -58,7 +58,14 @@ class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
         )
         await self.health.set(SERVICE, status)
 
-    async def start(self, gateway: str, *, idempotent: bool, lease_ttl: float = 30.0) -> None:
+    async def start(
+        self,
+        gateway: str,
+        *,
+        idempotent: bool,
+        lease_ttl: float = 30.0,
+        fallback: pb.CapabilityRef | None = None,
+    ) -> None:
         self.server = grpc.aio.server()
         orch_grpc.add_DomainOrchestratorServicer_to_server(self, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -72,7 +79,11 @@ class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
                     domain=self.name,
                     owner="tests",
                     endpoint=gw.Endpoint(address=self.address),
-                    capabilities=[pb.Capability(name="work", version="1", idempotent=idempotent)],
+                    capabilities=[
+                        pb.Capability(
+                            name="work", version="1", idempotent=idempotent, fallback=fallback
+                        )
+                    ],
                     lease_ttl=convert.duration_to_proto(timedelta(seconds=lease_ttl)),
                 ),
                 metadata=((metadata.CALLER_DOMAIN, self.name),),
