@@ -75,7 +75,9 @@ class Cluster:
         env = {
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
-            )
+            ),
+            # The gateway's shared policy: `bench` may invoke echo (bench/policies/).
+            "FEDGATE_POLICY__SEED_DIR": str(REPO_ROOT / "bench" / "policies"),
         }
         argv = processes.python_module(module, *args, "--ready-file", str(ready))
         argv = [*self.wrappers.get(name, ()), *argv]

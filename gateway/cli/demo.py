@@ -65,14 +65,27 @@ SCENARIOS = (
         1,
         "NOT_FOUND",
     ),
+    Scenario(
+        "operator pays a refund directly, bypassing support's case",
+        "finance/issue-refund",
+        {"case_id": "case-x", "customer_id": "c-1001", "order_id": "o-5003", "amount": 900},
+        1,
+        "PERMISSION_DENIED: needs invoke on finance/issue-refund",
+    ),
 )
+
+OBSERVERS = {"cli": ("support", "risk"), "support": ("finance",)}
+"""Who sees which domain registered: callers see only what the policy lets them invoke."""
 
 
 def _wait_registered(address: str, gateway: processes.Child, timeout: float = 30.0) -> None:
     async def registered() -> bool:
-        async with GatewayClient(address, domain="cli") as client:
-            live = {d.name for d in await client.list_domains()}
-        return set(DOMAINS) <= live
+        for observer, expected in OBSERVERS.items():
+            async with GatewayClient(address, domain=observer) as client:
+                live = {d.name for d in await client.list_domains()}
+            if not set(expected) <= live:
+                return False
+        return True
 
     processes.wait_for(
         gateway, lambda: asyncio.run(registered()), "all domains registered", timeout
@@ -148,6 +161,10 @@ def demo_command(
                 print_domains(await client.list_domains())
 
         asyncio.run(listing())
+        console.print(
+            "the operator (cli) sees only what the shared policy lets it invoke "
+            "(policies/policy.csv; `fedgate policy explain` says why)"
+        )
         for scenario in SCENARIOS:
             code, elapsed = _run_scenario(address, scenario)
             results.append((scenario, code, elapsed))

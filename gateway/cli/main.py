@@ -7,6 +7,7 @@ import typer
 from gateway.cli.certs import certs_app
 from gateway.cli.client_commands import call_command, domains_app
 from gateway.cli.demo import demo_command
+from gateway.cli.policy_commands import policy_app
 from gateway.cli.serve import serve_command
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.command("serve")(serve_command)
 app.command("call")(call_command)
 app.command("demo")(demo_command)
 app.add_typer(domains_app, name="domains")
+app.add_typer(policy_app, name="policy")
 app.add_typer(certs_app, name="certs")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
@@ -12,12 +13,13 @@ from federation.v1 import gateway_pb2 as gw
 from federation.v1 import gateway_pb2_grpc as gw_grpc
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.clock import Clock, utcnow
+from gateway.core.decision import Action, OpenPolicy
 from gateway.core.invocation import Invocation
-from gateway.core.models import ContextRef, Principal, TaskUpdate
+from gateway.core.models import ContextRef, DomainRecord, Principal, TaskUpdate
 from gateway.core.pipeline import InvokePipeline
-from gateway.core.ports import AuditSink
+from gateway.core.ports import AuditSink, PolicyDecider
 from gateway.core.registry import Registry
-from gateway.errors import InvalidRequest, PolicyDenied
+from gateway.errors import DomainNotFound, InvalidRequest, PolicyDenied
 from gateway.services import convert, metadata
 from gateway.services.errors import abort_for
 from gateway.services.identity import call_path_of, caller_of
@@ -26,7 +28,14 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class GatewayService(gw_grpc.FederationGatewayServicer):
-    """Registry and routing RPCs for domain teams and callers."""
+    """Registry and routing RPCs for domain teams and callers.
+
+    Every RPC asks the policy: registration, heartbeats and deregistration need
+    `register` on the caller's own domain (and only its own); Invoke is checked
+    in the request chain (`PolicyStep`); ListDomains and DescribeDomain show only
+    the capabilities the caller may invoke, hide domains with none, and answer
+    NOT_FOUND for them, exactly as for an unknown domain (nothing leaks).
+    """
 
     def __init__(
         self,
@@ -34,11 +43,13 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         pipeline: InvokePipeline,
         audit: AuditSink,
         *,
+        policy: PolicyDecider | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._registry = registry
         self._pipeline = pipeline
         self._audit = audit
+        self._policy: PolicyDecider = policy or OpenPolicy()
         self._clock = clock
 
     # --- registry -------------------------------------------------------------
@@ -47,7 +58,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.RegisterDomainRequest, context: Context
     ) -> gw.RegisterDomainResponse:
         try:
-            caller = _self_only(caller_of(context), request.domain, "register")
+            caller = self._may_register(caller_of(context), request.domain, "register")
             if not request.HasField("endpoint") or not request.endpoint.address:
                 raise InvalidRequest("endpoint.address is required")
             capabilities = [convert.capability_from_proto(c) for c in request.capabilities]
@@ -92,7 +103,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.HeartbeatRequest, context: Context
     ) -> gw.HeartbeatResponse:
         try:
-            _self_only(caller_of(context), request.domain, "heartbeat for")
+            self._may_register(caller_of(context), request.domain, "heartbeat for")
             endpoint = await self._registry.heartbeat(
                 domain=request.domain,
                 lease_id=request.lease_id,
@@ -110,7 +121,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.DeregisterDomainRequest, context: Context
     ) -> gw.DeregisterDomainResponse:
         try:
-            caller = _self_only(caller_of(context), request.domain, "deregister")
+            caller = self._may_register(caller_of(context), request.domain, "deregister")
             removed = await self._registry.deregister(
                 domain=request.domain, lease_id=request.lease_id or None
             )
@@ -134,16 +145,17 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.ListDomainsRequest, context: Context
     ) -> gw.ListDomainsResponse:
         try:
-            caller_of(context)
+            caller = caller_of(context)
             records = self._registry.list_domains()
         except Exception as exc:
             await abort_for(context, exc)
         now = self._clock()
+        visible = (self._visible(caller, r) for r in records)
         return gw.ListDomainsResponse(
             domains=[
                 convert.domain_to_proto(r, now)
-                for r in records
-                if request.include_offline or r.live_endpoints(now)
+                for r in visible
+                if r.capabilities and (request.include_offline or r.live_endpoints(now))
             ]
         )
 
@@ -151,11 +163,39 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.DescribeDomainRequest, context: Context
     ) -> gw.DomainInfo:
         try:
-            caller_of(context)
-            record = self._registry.describe(request.domain)
+            caller = caller_of(context)
+            hidden = DomainNotFound(
+                f"domain {request.domain!r} is not registered or offers nothing {caller} may invoke"
+            )
+            try:
+                record = self._visible(caller, self._registry.describe(request.domain))
+            except DomainNotFound:
+                raise hidden from None
+            if not record.capabilities:
+                raise hidden
         except Exception as exc:
             await abort_for(context, exc)
         return convert.domain_to_proto(record, self._clock())
+
+    # --- policy -----------------------------------------------------------------
+
+    def _may_register(self, caller: Principal, domain: str, verb: str) -> Principal:
+        _self_only(caller, domain, verb)
+        decision = self._policy.decide(caller, domain, "*", Action.REGISTER)
+        if not decision.allowed:
+            raise PolicyDenied(decision.reason)
+        return caller
+
+    def _visible(self, caller: Principal, record: DomainRecord) -> DomainRecord:
+        """The record with only the capabilities `caller` may invoke."""
+        allowed = tuple(
+            c
+            for c in record.capabilities
+            if self._policy.decide(caller, record.name, c.name, Action.INVOKE).allowed
+        )
+        if len(allowed) == len(record.capabilities):
+            return record
+        return dataclasses.replace(record, capabilities=allowed)
 
     # --- invocation -----------------------------------------------------------
 

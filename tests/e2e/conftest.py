@@ -15,6 +15,9 @@ import pytest
 
 from gateway.cli import processes
 
+OBSERVERS = ("cli", "support")
+"""Callers whose listings together show every example domain under the default policy."""
+
 
 @dataclass
 class Federation:
@@ -53,10 +56,18 @@ class Federation:
             input=input_text,
         )
 
-    def live_domains(self) -> dict[str, Any]:
-        done = self.fedgate("domains", "list", "--format", "json")
-        assert done.returncode == 0, done.stderr
-        return {d["name"]: d for d in json.loads(done.stdout)}
+    def live_domains(self, *callers: str) -> dict[str, Any]:
+        """Live domains as `callers` see them (default: the operator `cli` and `support`).
+
+        The default policy shows a caller only the capabilities it may invoke: the
+        operator sees support and risk, support sees risk and finance.
+        """
+        listed: dict[str, Any] = {}
+        for caller in callers or OBSERVERS:
+            done = self.fedgate("domains", "list", "--format", "json", "--as", caller)
+            assert done.returncode == 0, done.stderr
+            listed.update({d["name"]: d for d in json.loads(done.stdout)})
+        return listed
 
     def wait_live(self, *names: str, timeout: float = 20.0) -> None:
         processes.wait_for(

@@ -54,8 +54,28 @@ def test_refund_flow_through_the_cli(federation: Federation, tmp_path: Path) -> 
     assert json.loads(escalated.stdout)["state"] == "input-required"
     assert "approve the refund manually" in json.loads(escalated.stdout)["message"]
 
-    described = federation.fedgate("domains", "describe", "finance", "--format", "json")
+    described = federation.fedgate(
+        "domains", "describe", "finance", "--format", "json", "--as", "support"
+    )
     assert json.loads(described.stdout)["capabilities"][0]["name"] == "issue-refund"
+
+    # The operator may not pay refunds itself (policies/policy.csv), and finance stays
+    # hidden from it: the call is refused before it reaches finance.
+    refused = federation.fedgate(
+        "call",
+        "finance/issue-refund",
+        "--input",
+        json.dumps({"case_id": "x", "customer_id": "c-1001", "order_id": "o-1", "amount": 1}),
+    )
+    assert refused.returncode == 1
+    assert (
+        "PERMISSION_DENIED: cli may not invoke finance/issue-refund "
+        "(needs invoke on finance/issue-refund)"
+    ) in " ".join(refused.stderr.split())
+    assert "finance" not in federation.live_domains("cli")
+    hidden = federation.fedgate("domains", "describe", "finance")
+    assert hidden.returncode == 1
+    assert "NOT_FOUND" in hidden.stderr
 
 
 def test_stream_shows_progress(risk_federation: Federation) -> None:
@@ -164,7 +184,8 @@ def test_demo_runs_and_leaves_no_process_behind(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo summary" in done.stdout
     summary = done.stdout.split("demo summary")[1]
-    assert summary.count("│ yes │") == 4, summary
+    assert summary.count("│ yes │") == 5, summary
+    assert "cli may not invoke finance/issue-refund" in " ".join(done.stdout.split())
     address = (state / "gateway.addr").read_text()
     leftovers = []
     for proc in Path("/proc").iterdir():

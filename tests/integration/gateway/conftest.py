@@ -13,7 +13,10 @@ from pydantic import BaseModel, Field
 from domains.sdk import Domain, GatewayClient, TaskContext
 from domains.sdk.testing import eventually
 from gateway.server import GatewayApp, build_gateway
-from gateway.settings import LeaseSettings, RoutingSettings, Settings
+from gateway.settings import LeaseSettings, PolicySettings, RoutingSettings, Settings
+
+ALLOW_ALL = Path(__file__).with_name("policies")
+"""Seed policy folder: every principal may invoke anything and register itself."""
 
 
 def gateway_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
@@ -25,6 +28,7 @@ def gateway_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -
         lease=LeaseSettings(default_ttl=5.0, min_ttl=0.2, reaper_interval=0.05),
         routing=RoutingSettings(max_depth=overrides.pop("max_depth", 8)),
         grace_period=0.0,
+        policy=overrides.pop("policy", PolicySettings(seed_dir=ALLOW_ALL)),
         **overrides,
     )
 

@@ -45,13 +45,13 @@ def backup_domain() -> Domain:
 
 
 class DenyDomain:
-    """A real PolicyDecider that refuses every call into one domain."""
+    """A real PolicyDecider that refuses every invocation of one domain (it may register)."""
 
     def __init__(self, denied: str) -> None:
         self.denied = denied
 
     def decide(self, principal: Principal, domain: str, obj: str, action: Action) -> Decision:
-        if domain == self.denied:
+        if domain == self.denied and action is Action.INVOKE:
             return Decision(False, f"{principal} may not {action} {domain}/{obj}", "deny-test")
         return Decision(True, "allowed", "allow-test")
 
@@ -173,7 +173,12 @@ async def test_the_fallback_needs_its_own_policy_decision(tmp_path: Path) -> Non
             serve_in_process(backup, gateway=app.address),
             GatewayClient(app.address, domain="caller") as client,
         ):
-            await wait_live(client, "primary", "backup")
+            await wait_live(client, "primary")
+
+            async def backup_registered() -> bool:  # hidden from `caller`: it may not invoke it
+                return any(d.name == "backup" and d.endpoints for d in app.registry.list_domains())
+
+            await eventually(backup_registered, timeout=10)
             with pytest.raises(PolicyDenied, match="may not invoke backup/work"):
                 await client.invoke("primary/work", {})
     finally:

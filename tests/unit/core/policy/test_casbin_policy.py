@@ -207,3 +207,10 @@ def test_decide_is_safe_from_several_threads(subject: str) -> None:
     for t in threads:
         t.join()
     assert results == [True] * 1200
+
+
+def test_a_subject_wildcard_opens_a_capability_to_every_principal() -> None:
+    p = policy("p, *, risk, health, invoke\n")
+    assert p.decide(Principal("anyone"), "risk", "health", INV).allowed
+    assert p.decide(Principal("x1", "agent/y"), "risk", "health", INV).allowed
+    assert not p.decide(Principal("anyone"), "risk", "score", INV).allowed
