@@ -10,7 +10,7 @@ Nothing else in the gateway reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -91,6 +91,55 @@ class PolicySettings(BaseModel):
         return sorted(self.seed_dir.glob("*.csv"))
 
 
+class AuditSettings(BaseModel):
+    """The audit trail: durability mode, checkpoints, keys (see docs/audit.md)."""
+
+    mode: Literal["strict", "relaxed"] = Field(
+        "strict",
+        description="strict: a call is answered only after its records are committed, and "
+        "refused (UNAVAILABLE) when they cannot be; relaxed: records are queued and may be "
+        "lost (no fail-closed, no receipts).",
+    )
+    origin: str = Field(
+        "fedgate.local/audit",
+        description="Name of the log in its signed checkpoints; the same on every replica.",
+    )
+    max_batch: int = Field(1000, ge=1, description="Most records committed in one transaction.")
+    checkpoint_every_records: int = Field(
+        1000, ge=1, description="A signed checkpoint at least every this many records."
+    )
+    checkpoint_every_seconds: float = Field(
+        1.0, gt=0, description="A signed checkpoint at least this often while records arrive."
+    )
+    checkpoint_dir: Path | None = Field(
+        None,
+        description="Where signed checkpoints are also copied, outside the database; "
+        "empty means <state_dir>/checkpoints.",
+    )
+    signing_key: Path | None = Field(
+        None,
+        description="Ed25519 checkpoint key (created 0600 at first start); empty means "
+        "<state_dir>/audit-checkpoint.key.",
+    )
+    content_key: Path | None = Field(
+        None,
+        description="Secret salting content hashes of context items (shared by replicas); "
+        "empty means <state_dir>/audit-content.key.",
+    )
+
+    def checkpoint_directory(self, state_dir: Path) -> Path:
+        """The outside checkpoint folder in force."""
+        return self.checkpoint_dir or state_dir / "checkpoints"
+
+    def signing_key_file(self, state_dir: Path) -> Path:
+        """The checkpoint signing key file in force."""
+        return self.signing_key or state_dir / "audit-checkpoint.key"
+
+    def content_key_file(self, state_dir: Path) -> Path:
+        """The content-hash key file in force."""
+        return self.content_key or state_dir / "audit-content.key"
+
+
 class Settings(BaseSettings):
     """Static configuration of one gateway process."""
 
@@ -114,6 +163,7 @@ class Settings(BaseSettings):
     resilience: ResilienceSettings = ResilienceSettings()
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
     policy: PolicySettings = PolicySettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("listen")
     @classmethod

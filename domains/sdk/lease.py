@@ -67,6 +67,11 @@ class LeaseKeeper:
         self._call_timeout = call_timeout
         self._task: asyncio.Task[None] | None = None
         self._registered = asyncio.Event()
+        self._registering: asyncio.Future[Lease] | None = None
+        # The RegisterDomain call in flight. A stop during it waits for the answer
+        # and deregisters that lease: the gateway may have granted it already (the
+        # endpoint is routable before the call returns) and would keep it until it
+        # expires.
         self.lease: Lease | None = None
         self.registrations = 0
         self.heartbeats = 0
@@ -92,6 +97,12 @@ class LeaseKeeper:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         lease, self.lease = self.lease, None
+        in_flight, self._registering = self._registering, None
+        if lease is None and in_flight is not None and deregister:
+            try:
+                lease = await asyncio.wait_for(in_flight, self._call_timeout)
+            except Exception:
+                lease = None  # not granted, or no answer: the lease, if any, expires
         self._registered.clear()
         if not deregister or lease is None:
             return
@@ -110,19 +121,28 @@ class LeaseKeeper:
     async def _register(self) -> Lease:
         failures = 0
         while True:
-            try:
-                lease = await self._client.register(
+            call = asyncio.ensure_future(
+                self._client.register(
                     owner=self._owner,
                     endpoint=self._endpoint,
                     catalog=self._catalog,
                     lease_ttl=self._lease_ttl,
                     timeout=self._call_timeout,
                 )
+            )
+            self._registering = call
+            try:
+                # Shielded: a stop cancels this task, not the call (see `_registering`).
+                lease = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
+                self._registering = None
                 failures += 1
                 self._log_failure("register", exc, failures)
                 await asyncio.sleep(self._pause(failures))
                 continue
+            self._registering = None
             self.lease = lease
             self.registrations += 1
             self._registered.set()

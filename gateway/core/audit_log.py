@@ -18,10 +18,13 @@ from gateway.core.audit_record import (
     GENESIS_CHAIN,
     AuditRecord,
     canonical_attributes,
-    canonical_form,
+    canonical_form_of,
     clean_text,
+    format_time,
 )
+from gateway.core.checkpoint import Checkpoint
 from gateway.core.merkle import MerkleFrontier
+from gateway.core.signed_note import NoteSigner
 
 _INT64 = (1 << 63) - 1
 
@@ -112,66 +115,106 @@ def append(head: LogHead, items: Sequence[PendingRecord], log_time: datetime) ->
     frontier = head.frontier
     seq = head.size
     sha256 = hashlib.sha256
+    log_time_text = format_time(log_time)
     for item in items:
-        record = AuditRecord(
-            seq=seq,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            caller_time=item.caller_time,
-            log_time=log_time,
-            trace_id=item.trace_id,
-            span_id=item.span_id,
-            parent_span_id=item.parent_span_id,
-            actor=item.actor,
-            source_domain=item.source_domain,
-            target_domain=item.target_domain,
-            capability=item.capability,
-            decision=item.decision,
-            rule=item.rule,
-            policy_version=item.policy_version,
-            outcome=item.outcome,
-            duration_us=item.duration_us,
-            classifications=item.classifications,
-            attributes=item.attributes,
-        )
-        leaf = sha256(b"\x00" + canonical_form(record)).digest()
+        leaf = sha256(b"\x00" + canonical_form_of(item, seq, log_time_text)).digest()
         chain = sha256(chain + leaf).digest()
         frontier.append(leaf)
-        records.append(_with_hashes(record, leaf, chain))
+        records.append(
+            AuditRecord(
+                seq,
+                item.event_id,
+                item.event_type,
+                item.caller_time,
+                log_time,
+                item.trace_id,
+                item.span_id,
+                item.parent_span_id,
+                item.actor,
+                item.source_domain,
+                item.target_domain,
+                item.capability,
+                item.decision,
+                item.rule,
+                item.policy_version,
+                item.outcome,
+                item.duration_us,
+                item.classifications,
+                item.attributes,
+                leaf,
+                chain,
+            )
+        )
         seq += 1
     head.size = seq
     head.chain_hash = chain
     return records
 
 
-def _with_hashes(record: AuditRecord, leaf: bytes, chain: bytes) -> AuditRecord:
-    # dataclasses.replace re-runs __init__ through keyword lookups; this is the
-    # same, written out, and runs once per record on the write path.
-    return AuditRecord(
-        record.seq,
-        record.event_id,
-        record.event_type,
-        record.caller_time,
-        record.log_time,
-        record.trace_id,
-        record.span_id,
-        record.parent_span_id,
-        record.actor,
-        record.source_domain,
-        record.target_domain,
-        record.capability,
-        record.decision,
-        record.rule,
-        record.policy_version,
-        record.outcome,
-        record.duration_us,
-        record.classifications,
-        record.attributes,
-        leaf,
-        chain,
-    )
-
-
 def receipt(record: AuditRecord) -> AuditReceipt:
     """The receipt of a stored record."""
     return AuditReceipt(event_id=record.event_id, seq=record.seq, leaf_hash=record.leaf_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A checkpoint of the log, signed, as the writer stores and publishes it."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    signer: str
+    """The verifier key of the signer."""
+    created_at: datetime
+
+
+class Checkpointer:
+    """Decides when the log is due a checkpoint and signs it.
+
+    A checkpoint is due once `every_records` records were added since the last
+    one, or `every_seconds` passed since it and at least one record was added.
+
+    Args:
+        origin: The log's name, the first line of every checkpoint.
+        signer: The key that signs.
+        every_records: Records between checkpoints at most.
+        every_seconds: Seconds between checkpoints at most, while records arrive.
+    """
+
+    def __init__(
+        self,
+        origin: str,
+        signer: NoteSigner,
+        *,
+        every_records: int = 1000,
+        every_seconds: float = 1.0,
+    ) -> None:
+        self.origin = origin
+        self.signer = signer
+        self.every_records = every_records
+        self.every_seconds = every_seconds
+
+    def due(self, head: LogHead, now: datetime) -> bool:
+        """True if the log at `head` should be checkpointed at `now`."""
+        added = head.size - head.checkpoint_size
+        if added <= 0:
+            return False
+        if added >= self.every_records or head.checkpoint_at is None:
+            return True
+        return (now - head.checkpoint_at).total_seconds() >= self.every_seconds
+
+    def seconds_until_due(self, head: LogHead, now: datetime) -> float | None:
+        """How long until the time rule makes a checkpoint due; None if nothing is pending."""
+        if head.size <= head.checkpoint_size:
+            return None
+        if head.checkpoint_at is None:
+            return 0.0
+        return max(0.0, self.every_seconds - (now - head.checkpoint_at).total_seconds())
+
+    def sign(self, head: LogHead, now: datetime) -> SignedCheckpoint:
+        """Signs the log at `head` and records the checkpoint in `head`."""
+        root = head.root()
+        note = Checkpoint(self.origin, head.size, root).sign([self.signer])
+        head.checkpoint_size = head.size
+        head.checkpoint_at = now
+        return SignedCheckpoint(head.size, root, note, self.signer.verifier.vkey, now)

@@ -40,9 +40,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 FORMAT_VERSION = 1
 """Version of the canonical form, the `v` member of every record."""
@@ -101,37 +101,82 @@ class AuditRecord:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with exactly six fractional digits: `2026-11-24T20:18:36.123456Z`."""
+    text = moment.isoformat(timespec="microseconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r} in an audit record")
-    if moment.utcoffset() != timedelta(0):
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+class RecordFields(Protocol):
+    """The fields of a record that its canonical form holds, besides position and log time."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def caller_time(self) -> datetime: ...
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def parent_span_id(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def source_domain(self) -> str: ...
+    @property
+    def target_domain(self) -> str: ...
+    @property
+    def capability(self) -> str: ...
+    @property
+    def decision(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def policy_version(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def duration_us(self) -> int: ...
+    @property
+    def classifications(self) -> tuple[str, ...]: ...
+    @property
+    def attributes(self) -> str: ...
 
 
 def canonical_form(record: AuditRecord) -> bytes:
     """The canonical JSON form of a record (the module docstring defines it)."""
+    return canonical_form_of(record, record.seq, format_time(record.log_time))
+
+
+def canonical_form_of(fields: RecordFields, seq: int, log_time: str) -> bytes:
+    """The canonical form of `fields` placed at `seq` at `log_time` (already formatted)."""
     rest = {
-        "caller_time": format_time(record.caller_time),
-        "capability": record.capability,
-        "classifications": list(record.classifications),
-        "decision": record.decision,
-        "duration_us": record.duration_us,
-        "event_id": record.event_id,
-        "event_type": record.event_type,
-        "log_time": format_time(record.log_time),
-        "outcome": record.outcome,
-        "parent_span_id": record.parent_span_id,
-        "policy_version": record.policy_version,
-        "rule": record.rule,
-        "seq": record.seq,
-        "source_domain": record.source_domain,
-        "span_id": record.span_id,
-        "target_domain": record.target_domain,
-        "trace_id": record.trace_id,
+        "caller_time": format_time(fields.caller_time),
+        "capability": fields.capability,
+        "classifications": list(fields.classifications),
+        "decision": fields.decision,
+        "duration_us": fields.duration_us,
+        "event_id": fields.event_id,
+        "event_type": fields.event_type,
+        "log_time": log_time,
+        "outcome": fields.outcome,
+        "parent_span_id": fields.parent_span_id,
+        "policy_version": fields.policy_version,
+        "rule": fields.rule,
+        "seq": seq,
+        "source_domain": fields.source_domain,
+        "span_id": fields.span_id,
+        "target_domain": fields.target_domain,
+        "trace_id": fields.trace_id,
         "v": FORMAT_VERSION,
     }
     # "actor" < "attributes" < every other key; attributes are already canonical text.
-    text = '{"actor":' + _encode(record.actor) + ',"attributes":' + record.attributes
+    text = '{"actor":' + _encode(fields.actor) + ',"attributes":' + fields.attributes
     return (text + "," + _encode(rest)[1:]).encode()
 
 
@@ -162,9 +207,16 @@ def canonical_attributes(attributes: Mapping[str, Any]) -> str:
     to hex, sets to sorted lists, enums to their value, non-finite floats and
     anything else to their string form. Keys become strings.
     """
-    # Always through `_plain`: json would sort non-string keys before turning them
-    # into strings (9 before 10), which is not code point order.
+    if type(attributes) is dict and all(
+        type(k) is str and type(v) in _SIMPLE for k, v in attributes.items()
+    ):
+        return clean_text(_encode(attributes))  # flat and plain: the common case
+    # Otherwise through `_plain`: json would sort non-string keys before turning
+    # them into strings (9 before 10), which is not code point order.
     return clean_text(_encode(_plain(attributes)))
+
+
+_SIMPLE = frozenset({str, int, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:

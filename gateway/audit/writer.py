@@ -1,0 +1,265 @@
+"""`DurableAuditSink`: the gateway's audit sink, a group-commit writer on its own thread.
+
+    event loop(s)                         writer thread
+    record(events) ──put──▶ queue ──get──▶ take whatever waits (up to max_batch)
+         await future ◀──────────────────  one transaction: lock head, append, checkpoint?
+                                           commit, then settle every future
+
+Strict mode (the default): `record` returns only after the transaction holding the
+events committed (SQLite WAL with synchronous=FULL, PostgreSQL commit), and raises
+`AuditUnavailable` when it failed, so the gateway fails closed. Each batch tries
+the database afresh, so the gateway recovers by itself when the store returns.
+There are no timers on the request path: an idle writer blocks on the queue, and a
+lone event is committed at once. The only timed wake-up is the checkpoint rule
+("every second"), and only while records wait for a checkpoint.
+
+Relaxed mode gives up the guarantee for latency: `record` returns once the events
+are queued (no receipts); a crash or a store outage loses what was queued, and
+callers get answers whose records may never be written. It is off by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.audit.outside import CheckpointDirectory
+from gateway.core.audit_event import AuditEvent, AuditReceipt
+from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, pending
+from gateway.core.clock import Clock, utcnow
+from gateway.errors import AuditUnavailable, StoreUnavailable
+from gateway.store.audit_store import SqlAuditStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 1000
+"""Most events committed in one transaction."""
+
+
+@dataclass(slots=True)
+class _Request:
+    events: list[AuditEvent]
+    future: asyncio.Future[list[AuditReceipt]] | None
+    loop: asyncio.AbstractEventLoop | None
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters of the writer (read them from any thread; they only grow)."""
+
+    transactions: int = 0
+    records: int = 0
+    failed_transactions: int = 0
+    checkpoints: int = 0
+    largest_batch: int = 0
+    last_error: str = ""
+    batch_sizes: list[int] = field(default_factory=list)
+    """Sizes of the most recent transactions (bounded)."""
+
+
+class DurableAuditSink:
+    """Durable, tamper-evident audit sink (see the module docstring).
+
+    Args:
+        store: The audit log.
+        checkpointer: Signs checkpoints when due; None disables checkpoints.
+        outside: Where signed checkpoints are also copied; None keeps them in the
+            database only.
+        max_batch: Most events per transaction.
+        strict: True (default) to return only once events are durable.
+        clock: The log's clock.
+    """
+
+    def __init__(
+        self,
+        store: SqlAuditStore,
+        *,
+        checkpointer: Checkpointer | None = None,
+        outside: CheckpointDirectory | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        strict: bool = True,
+        clock: Clock = utcnow,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.store = store
+        self.checkpointer = checkpointer
+        self.outside = outside
+        self.strict = strict
+        self.stats = WriterStats()
+        self._max_batch = max_batch
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._checkpoint_due_at: float | None = None
+        self._unavailable = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    async def record(self, events: list[AuditEvent]) -> list[AuditReceipt]:
+        """Appends `events` to the log, in order, in one transaction.
+
+        Returns:
+            One receipt per event (strict mode); none in relaxed mode.
+
+        Raises:
+            AuditUnavailable: The events could not be made durable (strict mode).
+        """
+        if not events:
+            return []
+        if self._closed:
+            raise AuditUnavailable("the audit trail is shut down")
+        if not self.strict:
+            self._queue.put(_Request(list(events), None, None))
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[AuditReceipt]] = loop.create_future()
+        self._queue.put(_Request(list(events), future, loop))
+        return await future
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Writes what is queued, checkpoints what is pending, and stops the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the audit writer did not stop within %ss", timeout)
+
+    async def aclose(self) -> None:
+        """`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+    # --- the writer thread -----------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            timeout = None
+            if self._checkpoint_due_at is not None:
+                timeout = max(0.0, self._checkpoint_due_at - time.monotonic())
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._commit([])  # only a checkpoint is due
+                continue
+            if first is None:
+                break
+            batch = [first]
+            count = len(first.events)
+            stopping = False
+            while count < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+                count += len(more.events)
+            self._commit(batch)
+            if stopping:
+                break
+        if self._checkpoint_due_at is not None:
+            self._commit([], final=True)
+
+    def _commit(self, batch: Sequence[_Request], *, final: bool = False) -> None:
+        items: list[PendingRecord] = []
+        owners: list[tuple[_Request, list[str]]] = []
+        for request in batch:
+            try:
+                mine = [pending(e) for e in request.events]
+            except (ValueError, TypeError) as exc:
+                _settle_all([(request, exc)])
+                continue
+            items.extend(mine)
+            owners.append((request, [p.event_id for p in mine]))
+        now = self._clock()
+        checkpointer = self.checkpointer
+        if not items and checkpointer is None:
+            return
+        try:
+            result = self.store.append(
+                items, now=now, checkpointer=checkpointer, force_checkpoint=final
+            )
+        except StoreUnavailable as exc:
+            self._failed(owners, AuditUnavailable(f"audit trail unavailable: {exc.message}"))
+            return
+        except Exception as exc:
+            log.exception("audit write failed")
+            self._failed(owners, AuditUnavailable(f"audit write failed: {type(exc).__name__}"))
+            return
+        if self._unavailable:
+            self._unavailable = False
+            log.warning("audit store available again; recording resumed")
+        stats = self.stats
+        stats.transactions += 1
+        stats.records += result.appended
+        stats.largest_batch = max(stats.largest_batch, len(items))
+        stats.batch_sizes.append(len(items))
+        if len(stats.batch_sizes) > 1000:
+            del stats.batch_sizes[:500]
+        _settle_all([(request, [result.receipts[i] for i in ids]) for request, ids in owners])
+        if result.checkpoint is not None:
+            stats.checkpoints += 1
+            if self.outside is not None:
+                try:
+                    self.outside.write(result.checkpoint.size, result.checkpoint.note)
+                except OSError as exc:
+                    log.error(
+                        "cannot copy checkpoint %d to %s: %s",
+                        result.checkpoint.size,
+                        self.outside.path,
+                        exc,
+                    )
+        self._schedule_checkpoint(result.head, final)
+
+    def _schedule_checkpoint(self, head: LogHead, final: bool) -> None:
+        if self.checkpointer is None or final:
+            self._checkpoint_due_at = None
+            return
+        wait = self.checkpointer.seconds_until_due(head, self._clock())
+        self._checkpoint_due_at = None if wait is None else time.monotonic() + wait
+
+    def _failed(self, owners: list[tuple[_Request, list[str]]], error: AuditUnavailable) -> None:
+        self.stats.failed_transactions += 1
+        self.stats.last_error = error.message
+        if not self._unavailable:
+            self._unavailable = True
+            log.error("%s; calls are refused until it is back", error.message)
+        _settle_all([(request, error) for request, _ in owners])
+        if any(request.future is None for request, _ in owners):
+            log.error("relaxed mode: %d audit events were lost", len(owners))
+
+
+def _settle_all(outcomes: Sequence[tuple[_Request, Any]]) -> None:
+    """Completes futures on their own loops, one wake-up per loop."""
+    by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = (
+        defaultdict(list)
+    )
+    for request, outcome in outcomes:
+        if request.future is not None and request.loop is not None:
+            by_loop[request.loop].append((request.future, outcome))
+    for loop, pairs in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, pairs)
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

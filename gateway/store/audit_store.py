@@ -1,0 +1,468 @@
+"""`SqlAuditStore`: the audit log in SQL: appends, checkpoints, queries and reads for proofs.
+
+Appending is one transaction per group commit. It starts by locking the single
+`audit_head` row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's `BEGIN
+IMMEDIATE` already admits one writer), so every writer on every replica appends
+after the last committed record: positions are assigned inside the transaction
+from the head, never from a sequence, and the log keeps one order without gaps.
+Events whose id is already in the log are not written again; their existing
+receipts are returned (a retried write never duplicates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.core.audit_event import AuditReceipt
+from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, SignedCheckpoint, append
+from gateway.core.audit_query import AuditPage, AuditQuery
+from gateway.core.audit_record import AuditRecord
+from gateway.core.merkle import MerkleFrontier
+from gateway.store.audit_tables import HEAD_ID, audit_checkpoints, audit_head, audit_records
+from gateway.store.database import run_transaction, unavailable_on_error
+
+_RECORD_COLUMNS = tuple(audit_records.c)
+_DEDUPE_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What one append transaction did."""
+
+    receipts: dict[str, AuditReceipt]
+    """A receipt for every event id asked for, new or already in the log."""
+    appended: int
+    checkpoint: SignedCheckpoint | None
+    head: LogHead
+    """The head after the transaction."""
+
+
+class SqlAuditStore:
+    """The audit log on an engine from `gateway.store.database.open_engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        # Inserts go to the driver directly: SQLAlchemy's per-row parameter
+        # processing would cost more than hashing the record.
+        marker = "%s" if self._postgres else "?"
+        names = ", ".join(c.name for c in _RECORD_COLUMNS)
+        self._insert_sql = (
+            f"INSERT INTO {audit_records.name} ({names}) "
+            f"VALUES ({', '.join(marker for _ in _RECORD_COLUMNS)})"
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the log lives on."""
+        return self._engine
+
+    # --- writing -----------------------------------------------------------------
+
+    def append(
+        self,
+        items: Sequence[PendingRecord],
+        *,
+        now: datetime,
+        checkpointer: Checkpointer | None = None,
+        force_checkpoint: bool = False,
+    ) -> AppendResult:
+        """Appends records in one transaction, checkpointing when due.
+
+        Args:
+            items: Records to append, in order. Ids already in the log (or repeated
+                in `items`) are not appended again.
+            now: The log time of the new records.
+            checkpointer: Signs a checkpoint when one is due after the append.
+            force_checkpoint: Checkpoint any records not yet covered, due or not.
+
+        Returns:
+            Receipts for every id, the number appended and the checkpoint made.
+
+        Raises:
+            StoreUnavailable: The database could not be reached; nothing was written.
+        """
+
+        def work(conn: Connection, dedupe: bool) -> AppendResult:
+            head = self._lock_head(conn)
+            fresh: Sequence[PendingRecord] = items
+            receipts: dict[str, AuditReceipt] = {}
+            if dedupe:
+                receipts = self._existing(conn, [i.event_id for i in items])
+                fresh = []
+                for item in items:
+                    if item.event_id not in receipts:
+                        receipts[item.event_id] = AuditReceipt(item.event_id, -1, b"")
+                        fresh.append(item)
+            records = append(head, fresh, now)
+            if records:
+                log_time: Any = now if self._postgres else _sqlite_time(now)
+                conn.exec_driver_sql(self._insert_sql, [self._values(r, log_time) for r in records])
+                for record in records:
+                    receipts[record.event_id] = AuditReceipt(
+                        record.event_id, record.seq, record.leaf_hash
+                    )
+            checkpoint = None
+            if checkpointer is not None and (
+                checkpointer.due(head, now)
+                or (force_checkpoint and head.size > head.checkpoint_size)
+            ):
+                checkpoint = checkpointer.sign(head, now)
+                conn.execute(
+                    audit_checkpoints.insert().values(
+                        size=checkpoint.size,
+                        root_hash=checkpoint.root_hash,
+                        created_at=checkpoint.created_at,
+                        signer=checkpoint.signer,
+                        note=checkpoint.note,
+                    )
+                )
+            if records or checkpoint is not None:
+                conn.execute(
+                    sa.update(audit_head)
+                    .where(audit_head.c.id == HEAD_ID)
+                    .values(
+                        size=head.size,
+                        chain_hash=head.chain_hash,
+                        frontier=head.frontier.to_bytes(),
+                        checkpoint_size=head.checkpoint_size,
+                        checkpoint_at=head.checkpoint_at,
+                        updated_at=now,
+                    )
+                )
+            return AppendResult(receipts, len(records), checkpoint, head)
+
+        # Event ids are random, so a repeat is rare: insert optimistically, and only
+        # when the unique index objects look the ids up and append what is new.
+        try:
+            return run_transaction(self._engine, lambda conn: work(conn, False))
+        except sa.exc.IntegrityError:
+            return run_transaction(self._engine, lambda conn: work(conn, True))
+
+    def _values(self, record: AuditRecord, log_time: Any) -> tuple[Any, ...]:
+        caller_time: Any = record.caller_time
+        if not self._postgres:  # SQLAlchemy's SQLite format for UTCDateTime columns
+            caller_time = _sqlite_time(caller_time)
+        return (
+            record.seq,
+            record.event_id,
+            record.event_type,
+            caller_time,
+            log_time,
+            record.trace_id,
+            record.span_id,
+            record.parent_span_id,
+            record.actor,
+            record.source_domain,
+            record.target_domain,
+            record.capability,
+            record.decision,
+            record.rule,
+            record.policy_version,
+            record.outcome,
+            record.duration_us,
+            _classifications_text(record.classifications),
+            record.attributes,
+            record.leaf_hash,
+            record.chain_hash,
+        )
+
+    def _lock_head(self, conn: Connection) -> LogHead:
+        query = sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
+        if self._postgres:
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().one()
+        return _head_from_row(row)
+
+    def _existing(self, conn: Connection, event_ids: list[str]) -> dict[str, AuditReceipt]:
+        found: dict[str, AuditReceipt] = {}
+        c = audit_records.c
+        for start in range(0, len(event_ids), _DEDUPE_CHUNK):
+            chunk = event_ids[start : start + _DEDUPE_CHUNK]
+            rows = conn.execute(
+                sa.select(c.event_id, c.seq, c.leaf_hash).where(c.event_id.in_(chunk))
+            )
+            for event_id, seq, leaf in rows:
+                found[event_id] = AuditReceipt(event_id, seq, bytes(leaf))
+        return found
+
+    # --- reading -----------------------------------------------------------------
+
+    def head(self) -> LogHead:
+        """The log's head as committed."""
+        return run_transaction(
+            self._engine,
+            lambda conn: _head_from_row(
+                conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID))
+                .mappings()
+                .one()
+            ),
+            read_only=True,
+        )
+
+    def checkpoints(self, *, since_size: int = 0) -> list[SignedCheckpoint]:
+        """Stored checkpoints of at least `since_size`, smallest first."""
+        query = (
+            sa.select(audit_checkpoints)
+            .where(audit_checkpoints.c.size >= since_size)
+            .order_by(audit_checkpoints.c.size)
+        )
+        return run_transaction(
+            self._engine,
+            lambda conn: [_checkpoint_from_row(r) for r in conn.execute(query).mappings()],
+            read_only=True,
+        )
+
+    def checkpoint(self, size: int | None = None) -> SignedCheckpoint | None:
+        """The checkpoint of `size`, or the newest one; None if there is none."""
+        query = sa.select(audit_checkpoints)
+        if size is None:
+            query = query.order_by(audit_checkpoints.c.size.desc()).limit(1)
+        else:
+            query = query.where(audit_checkpoints.c.size == size)
+        return run_transaction(
+            self._engine,
+            lambda conn: next(
+                (_checkpoint_from_row(r) for r in conn.execute(query).mappings()), None
+            ),
+            read_only=True,
+        )
+
+    def record(self, seq: int) -> AuditRecord | None:
+        """The record at position `seq`, or None."""
+        query = sa.select(*_RECORD_COLUMNS).where(audit_records.c.seq == seq)
+        return run_transaction(
+            self._engine,
+            lambda conn: next((record_from_row(r) for r in conn.execute(query)), None),
+            read_only=True,
+        )
+
+    def records_by_event(self, event_ids: Sequence[str]) -> list[AuditRecord]:
+        """The records of these event ids, by position."""
+        query = (
+            sa.select(*_RECORD_COLUMNS)
+            .where(audit_records.c.event_id.in_(list(event_ids)))
+            .order_by(audit_records.c.seq)
+        )
+        return run_transaction(
+            self._engine,
+            lambda conn: [record_from_row(r) for r in conn.execute(query)],
+            read_only=True,
+        )
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """The leaf hashes of the first `size` records (as stored), for proofs."""
+        query = (
+            sa.select(audit_records.c.leaf_hash)
+            .where(audit_records.c.seq < size)
+            .order_by(audit_records.c.seq)
+        )
+
+        def work(conn: Connection) -> list[bytes]:
+            return [bytes(leaf) for (leaf,) in conn.execute(query)]
+
+        return run_transaction(self._engine, work, read_only=True)
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        """One page of records matching `query`."""
+        statement = _filtered(query).limit(query.limit + 1)
+
+        def work(conn: Connection) -> AuditPage:
+            rows = [record_from_row(r) for r in conn.execute(statement)]
+            size = conn.execute(
+                sa.select(audit_head.c.size).where(audit_head.c.id == HEAD_ID)
+            ).scalar_one()
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            return AuditPage(rows, rows[-1].seq if more and rows else None, size)
+
+        return run_transaction(self._engine, work, read_only=True)
+
+    def snapshot(self, chunk: int = 5000) -> Iterator[LogSnapshotItem]:
+        """The whole log as of one snapshot: the head, the checkpoints, then every record.
+
+        Yields a `LogHead`, then the list of stored checkpoints, then the records
+        in position order, read in chunks within one read-only transaction.
+
+        Raises:
+            StoreUnavailable: The database could not be reached.
+        """
+        options: dict[str, Any] = {"fedgate_read_only": True}
+        if self._postgres:
+            options["isolation_level"] = "REPEATABLE READ"
+        with (
+            unavailable_on_error(self._engine),
+            self._engine.connect().execution_options(**options) as conn,
+            conn.begin(),
+        ):
+            head_row = (
+                conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID))
+                .mappings()
+                .one()
+            )
+            try:
+                head = _head_from_row(head_row)
+            except ValueError:
+                # A frontier that does not fit the size: the head was edited. A
+                # head with no subtrees cannot match the log, and verify says so.
+                head = LogHead(size=head_row["size"], chain_hash=b"")
+            yield head
+            yield [
+                _checkpoint_from_row(r)
+                for r in conn.execute(
+                    sa.select(audit_checkpoints).order_by(audit_checkpoints.c.size)
+                ).mappings()
+            ]
+            after = -1
+            query = sa.select(*_RECORD_COLUMNS).order_by(audit_records.c.seq).limit(chunk)
+            while True:
+                rows = conn.execute(query.where(audit_records.c.seq > after)).all()
+                for row in rows:
+                    yield record_from_row(row)
+                if len(rows) < chunk:
+                    return
+                after = rows[-1][0]
+
+
+LogSnapshotItem = LogHead | list[SignedCheckpoint] | AuditRecord
+
+
+def _filtered(query: AuditQuery) -> sa.Select[Any]:
+    c = audit_records.c
+    statement = sa.select(*_RECORD_COLUMNS)
+    for column, value in (
+        (c.source_domain, query.source_domain),
+        (c.target_domain, query.target_domain),
+        (c.actor, query.actor),
+        (c.capability, query.capability),
+        (c.event_type, query.event_type),
+        (c.decision, query.decision),
+        (c.outcome, query.outcome),
+        (c.trace_id, query.trace_id),
+    ):
+        if value:
+            statement = statement.where(column == value)
+    if query.classification:
+        statement = statement.where(
+            c.classifications.contains(
+                json.dumps(query.classification, ensure_ascii=False), autoescape=True
+            )
+        )
+    if query.since is not None:
+        statement = statement.where(c.log_time >= query.since)
+    if query.until is not None:
+        statement = statement.where(c.log_time < query.until)
+    if query.involving is not None:
+        domains = sorted(query.involving)
+        statement = statement.where(
+            sa.or_(c.source_domain.in_(domains), c.target_domain.in_(domains))
+        )
+    if query.newest_first:
+        if query.cursor is not None:
+            statement = statement.where(c.seq < query.cursor)
+        return statement.order_by(c.seq.desc())
+    if query.cursor is not None:
+        statement = statement.where(c.seq > query.cursor)
+    return statement.order_by(c.seq)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    text = moment.isoformat(sep=" ", timespec="microseconds")
+    if text.endswith("+00:00"):
+        return text[:-6]
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _classifications_text(values: tuple[str, ...]) -> str:
+    if not values:
+        return "[]"
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+
+
+def _classifications(text: str) -> tuple[str, ...]:
+    if text == "[]":
+        return ()
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return (text,)  # not what the writer stored: the leaf hash will say so
+    if not isinstance(values, list):
+        return (text,)
+    return tuple(str(v) for v in values)
+
+
+def record_from_row(row: Sequence[Any]) -> AuditRecord:
+    """An `AuditRecord` from a row of all `audit_records` columns, in table order."""
+    (
+        seq,
+        event_id,
+        event_type,
+        caller_time,
+        log_time,
+        trace_id,
+        span_id,
+        parent_span_id,
+        actor,
+        source_domain,
+        target_domain,
+        capability,
+        decision,
+        rule,
+        policy_version,
+        outcome,
+        duration_us,
+        classifications,
+        attributes,
+        leaf,
+        chain,
+    ) = row
+    return AuditRecord(
+        seq,
+        event_id,
+        event_type,
+        caller_time,
+        log_time,
+        trace_id,
+        span_id,
+        parent_span_id,
+        actor,
+        source_domain,
+        target_domain,
+        capability,
+        decision,
+        rule,
+        policy_version,
+        outcome,
+        duration_us,
+        _classifications(classifications),
+        attributes,
+        bytes(leaf),
+        bytes(chain),
+    )
+
+
+def _head_from_row(row: Any) -> LogHead:
+    return LogHead(
+        size=row["size"],
+        chain_hash=bytes(row["chain_hash"]),
+        frontier=MerkleFrontier.from_bytes(row["size"], bytes(row["frontier"])),
+        checkpoint_size=row["checkpoint_size"],
+        checkpoint_at=row["checkpoint_at"],
+    )
+
+
+def _checkpoint_from_row(row: Any) -> SignedCheckpoint:
+    return SignedCheckpoint(
+        size=row["size"],
+        root_hash=bytes(row["root_hash"]),
+        note=row["note"],
+        signer=row["signer"],
+        created_at=row["created_at"],
+    )
