@@ -21,12 +21,11 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from federation.v1 import gateway_pb2, gateway_pb2_grpc
+from federation.v1 import gateway_pb2, gateway_pb2_grpc, policy_pb2, policy_pb2_grpc
 from gateway.audit.trail import open_audit_trail
 from gateway.audit.writer import DurableAuditSink
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.circuit_breaker import BreakerBoard, BreakerPolicy
-from gateway.core.decision import OpenPolicy
 from gateway.core.endpoint_health import EjectionPolicy, EndpointHealth
 from gateway.core.invoke_steps import (
     AuditOutcomeStep,
@@ -46,10 +45,12 @@ from gateway.core.router import Router
 from gateway.core.schema import InputValidator
 from gateway.core.task_table import TaskTable
 from gateway.errors import GatewayError
+from gateway.policy_runtime import PolicyRuntime, open_policy_runtime
 from gateway.services.channels import ChannelPool, channel_options
 from gateway.services.domain_transport import GrpcDomainTransport
 from gateway.services.gateway_service import GatewayService
 from gateway.services.health_prober import HealthProber
+from gateway.services.policy_service import PolicyService
 from gateway.settings import Settings
 from gateway.store.database import migrate, open_engine
 from gateway.store.registry_store import SqlRegistryStore
@@ -57,6 +58,7 @@ from gateway.store.registry_store import SqlRegistryStore
 log = logging.getLogger(__name__)
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].full_name
+POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
 
 
 @dataclass
@@ -78,6 +80,8 @@ class GatewayApp:
     """The database engine the gateway opened itself (disposed on stop)."""
     audit_writer: DurableAuditSink | None = None
     """The audit writer the gateway opened itself (drained and closed on stop)."""
+    policy_runtime: PolicyRuntime | None = None
+    """The shared policy from the store and its sync (None when a policy was passed in)."""
     store_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="store")
     )
@@ -101,6 +105,10 @@ class GatewayApp:
         for service in ("", GATEWAY_SERVICE):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._background.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        if self.policy_runtime is not None:
+            self._background.append(
+                asyncio.create_task(self.policy_runtime.sync.run(), name="policy-sync")
+            )
         if self.prober is not None and self.settings.resilience.probe_interval > 0:
             self._background.append(asyncio.create_task(self._probe_forever(), name="prober"))
         log.info("gateway serving on %s", self.address)
@@ -169,13 +177,21 @@ def build_gateway(
 ) -> GatewayApp:
     """Builds the gateway from settings; parts may be passed in to replace the defaults."""
     engine: Engine | None = None
-    if store is None:
+    if store is None or policy is None:
         engine = open_engine(settings.effective_database_url)
         migrate(engine)
-        store = SqlRegistryStore(engine)
+        store = store or SqlRegistryStore(engine)
+    policy_runtime: PolicyRuntime | None = None
     if policy is None:
-        log.warning("no shared policy configured: every call is allowed (open policy)")
-        policy = OpenPolicy()
+        assert engine is not None
+        # The shared policy from the database (seeded from policies/ at first start).
+        policy_runtime = open_policy_runtime(settings.policy, engine)
+        policy = policy_runtime.policy
+        log.info(
+            "shared policy version %d (%d rules)",
+            policy_runtime.policy.version,
+            len(policy_runtime.policy.compiled),
+        )
     audit_writer: DurableAuditSink | None = None
     if audit is None:
         if engine is None:
@@ -227,13 +243,18 @@ def build_gateway(
 
     server = grpc.aio.server(options=channel_options(settings.max_message_bytes))
     gateway_pb2_grpc.add_FederationGatewayServicer_to_server(
-        GatewayService(registry, pipeline, audit), server
+        GatewayService(registry, pipeline, audit, policy=policy), server
     )
+    if policy_runtime is not None:
+        policy_pb2_grpc.add_PolicyAdminServicer_to_server(
+            PolicyService(policy_runtime.admin), server
+        )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (
             GATEWAY_SERVICE,
+            *((POLICY_SERVICE,) if policy_runtime is not None else ()),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -250,6 +271,7 @@ def build_gateway(
         health=health,
         engine=engine,
         audit_writer=audit_writer,
+        policy_runtime=policy_runtime,
         store_executor=store_executor,
         router=router,
         prober=prober,
