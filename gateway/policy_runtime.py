@@ -46,14 +46,15 @@ def open_policy_runtime(settings: PolicySettings, engine: Engine) -> PolicyRunti
 
     Args:
         settings: The policy settings.
-        engine: A migrated engine; PostgreSQL gets a LISTEN/NOTIFY listener.
+        engine: A migrated engine; on PostgreSQL a LISTEN/NOTIFY listener wakes the
+            sync at once when another replica commits a change (unless `notify` is off).
     """
     store = SqlPolicyStore(engine)
     policy = open_policy(
         settings.model.read_text(), store, seed_rules(settings), cache_size=settings.cache_size
     )
     listener = None
-    if engine.dialect.name == "postgresql":
+    if settings.notify and engine.dialect.name == "postgresql":
         listener = PgPolicyListener(engine.url.render_as_string(hide_password=False))
     sync = PolicySync(policy, store, poll_interval=settings.poll_interval, listener=listener)
     return PolicyRuntime(

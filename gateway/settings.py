@@ -83,6 +83,9 @@ class PolicySettings(BaseModel):
     poll_interval: float = Field(
         0.5, gt=0, description="Seconds between checks of the stored policy version."
     )
+    notify: bool = Field(
+        True, description="On PostgreSQL, LISTEN for changes other replicas commit (NOTIFY)."
+    )
     cache_size: int = Field(100_000, ge=0, description="Policy decisions kept in the LRU cache.")
 
     @property

@@ -21,17 +21,21 @@ from gateway.store.policy_store import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
+APPLICATION_NAME = "fedgate-policy-listener"
+"""How the listening connection shows in `pg_stat_activity`."""
+
 _WAIT = 0.5
 # Seconds a wait for notifications lasts before the stop flag is checked again.
 _MAX_BACKOFF = 5.0
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
-    """The libpq connection URI for a SQLAlchemy PostgreSQL URL (driver name dropped)."""
+    """The listener's libpq URI for a SQLAlchemy PostgreSQL URL (driver dropped, named)."""
     url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    extra = {"application_name": APPLICATION_NAME}
     if "connect_timeout" not in url.query:
-        url = url.update_query_dict({"connect_timeout": str(POSTGRES_CONNECT_TIMEOUT)})
-    return url.render_as_string(hide_password=False)
+        extra["connect_timeout"] = str(POSTGRES_CONNECT_TIMEOUT)
+    return url.update_query_dict(extra).render_as_string(hide_password=False)
 
 
 class PgPolicyListener:
