@@ -76,6 +76,9 @@ class Cluster:
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
             ),
+            # Every hop is measured in plaintext, like the bare proxy it is compared with:
+            # the gateway and the echo domain run --insecure (mTLS is the default).
+            "FEDGATE_INSECURE": "1",
             # The gateway's shared policy: `bench` may invoke echo (bench/policies/).
             "FEDGATE_POLICY__SEED_DIR": str(REPO_ROOT / "bench" / "policies"),
         }

@@ -45,12 +45,15 @@ from gateway.core.router import Router
 from gateway.core.schema import InputValidator
 from gateway.core.task_table import TaskTable
 from gateway.errors import GatewayError
+from gateway.identity.credentials import Credentials
 from gateway.policy_runtime import PolicyRuntime, open_policy_runtime
 from gateway.services.channels import ChannelPool, channel_options
 from gateway.services.domain_transport import GrpcDomainTransport
 from gateway.services.gateway_service import GatewayService
 from gateway.services.health_prober import HealthProber
+from gateway.services.identity import IdentityInterceptor
 from gateway.services.policy_service import PolicyService
+from gateway.services.tls import INSECURE_WARNING, gateway_credentials, server_credentials
 from gateway.settings import Settings
 from gateway.store.database import migrate, open_engine
 from gateway.store.registry_store import SqlRegistryStore
@@ -86,6 +89,8 @@ class GatewayApp:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="store")
     )
     """Threads for blocking store calls, off the event loop."""
+    credentials: Credentials | None = None
+    """The gateway's certificate, key and CA; None in insecure mode."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -98,7 +103,12 @@ class GatewayApp:
     async def start(self) -> int:
         """Loads the routing view, binds, starts serving and the reaper; returns the port."""
         await self.registry.refresh()
-        self.port = self.server.add_insecure_port(self.settings.listen)
+        if self.credentials is None:
+            self.port = self.server.add_insecure_port(self.settings.listen)
+        else:
+            self.port = self.server.add_secure_port(
+                self.settings.listen, server_credentials(self.credentials)
+            )
         if self.port == 0:
             raise OSError(f"could not bind {self.settings.listen}")
         await self.server.start()
@@ -111,7 +121,11 @@ class GatewayApp:
             )
         if self.prober is not None and self.settings.resilience.probe_interval > 0:
             self._background.append(asyncio.create_task(self._probe_forever(), name="prober"))
-        log.info("gateway serving on %s", self.address)
+        log.info(
+            "gateway serving on %s (%s)",
+            self.address,
+            "INSECURE" if self.credentials is None else f"mTLS as {self.credentials.identity}",
+        )
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -175,7 +189,15 @@ def build_gateway(
     policy: PolicyDecider | None = None,
     audit: AuditSink | None = None,
 ) -> GatewayApp:
-    """Builds the gateway from settings; parts may be passed in to replace the defaults."""
+    """Builds the gateway from settings; parts may be passed in to replace the defaults.
+
+    Raises:
+        gateway.identity.errors.IdentityError: mTLS is on (the default) and the
+            gateway's certificate, key or CA is missing or unusable.
+    """
+    credentials = gateway_credentials(settings)
+    if credentials is None:
+        log.warning(INSECURE_WARNING)
     engine: Engine | None = None
     if store is None or policy is None:
         engine = open_engine(settings.effective_database_url)
@@ -209,8 +231,8 @@ def build_gateway(
         ),
         executor=store_executor,
     )
-    pool = ChannelPool(settings.max_message_bytes)
-    transport = GrpcDomainTransport(pool)
+    pool = ChannelPool(settings.max_message_bytes, credentials=credentials)
+    transport = GrpcDomainTransport(pool, audit=audit)
     resilience = settings.resilience
     router = Router(
         registry,
@@ -241,7 +263,12 @@ def build_gateway(
     ]
     pipeline = InvokePipeline(steps, router)
 
-    server = grpc.aio.server(options=channel_options(settings.max_message_bytes))
+    identity = IdentityInterceptor(
+        audit, trust_domain=None if credentials is None else credentials.trust_domain
+    )
+    server = grpc.aio.server(
+        options=channel_options(settings.max_message_bytes), interceptors=[identity]
+    )
     gateway_pb2_grpc.add_FederationGatewayServicer_to_server(
         GatewayService(registry, pipeline, audit, policy=policy), server
     )
@@ -275,6 +302,7 @@ def build_gateway(
         store_executor=store_executor,
         router=router,
         prober=prober,
+        credentials=credentials,
     )
 
 

@@ -143,6 +143,34 @@ class AuditSettings(BaseModel):
         return self.content_key or state_dir / "audit-content.key"
 
 
+class TlsSettings(BaseModel):
+    """Mutual TLS: the gateway's certificate, the CA it trusts, and who may call.
+
+    By default the files come from the certificates folder `<state_dir>/certs`
+    (`fedgate certs init --dir .fedgate/certs`): `ca.pem`, `gateway.pem`,
+    `gateway-key.pem`. `cert`, `key` and `ca` name files elsewhere (your own PKI).
+    """
+
+    insecure: bool = Field(
+        False,
+        description="Plaintext with self-asserted identities: local experiments only, never "
+        "in production.",
+    )
+    certs_dir: Path | None = Field(
+        None, description="Certificates folder; empty means <state_dir>/certs."
+    )
+    cert: Path | None = Field(
+        None, description="Gateway certificate; default <certs_dir>/gateway.pem."
+    )
+    key: Path | None = Field(
+        None, description="Its private key; default <certs_dir>/gateway-key.pem."
+    )
+    ca: Path | None = Field(None, description="CA certificate callers and domains must chain to.")
+    trust_domain: str = Field(
+        "", description="Trust domain callers must belong to; empty: the gateway certificate's."
+    )
+
+
 class Settings(BaseSettings):
     """Static configuration of one gateway process."""
 
@@ -167,6 +195,7 @@ class Settings(BaseSettings):
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
     policy: PolicySettings = PolicySettings()
     audit: AuditSettings = AuditSettings()
+    tls: TlsSettings = TlsSettings()
 
     @field_validator("listen")
     @classmethod
@@ -182,6 +211,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.state_dir / 'fedgate.db').resolve()}"
+
+    @property
+    def certs_dir(self) -> Path:
+        """The certificates folder in force (`<state_dir>/certs` by default)."""
+        return self.tls.certs_dir or self.state_dir / "certs"
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:

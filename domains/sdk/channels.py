@@ -1,9 +1,10 @@
 """The one place where the SDK builds its channel to the gateway.
 
-Until mTLS is on, a domain proves nothing: it asserts its name in the
-`fedgate-caller-domain` metadata of every call. The identity issue replaces the
-interceptor below with client certificates (`grpc.aio.secure_channel`); nothing
-else in the SDK knows how the channel authenticates.
+With credentials (mTLS, the default) the channel presents the domain's certificate;
+the gateway derives the calling domain from it, so the SDK sends no identity of its
+own. Without (insecure mode: local experiments and tests only) the domain asserts
+its name in the `fedgate-caller-domain` metadata of every call, added by the
+interceptors below. Nothing else in the SDK knows how the channel authenticates.
 
 Channels are long-lived and shared: a `GatewayClient` opens one lazily and every
 call of that client (registration, heartbeats, every nested task call) reuses it.
@@ -11,13 +12,18 @@ call of that client (registration, heartbeats, every nested task call) reuses it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 
 from gateway.core.names import check_name
+from gateway.identity.credentials import Credentials, default_certs_dir, insecure_requested
 from gateway.services import metadata
+from gateway.services.tls import INSECURE_WARNING, channel_credentials
+
+log = logging.getLogger(__name__)
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -32,22 +38,71 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
-def open_gateway_channel(address: str, *, domain: str) -> grpc.aio.Channel:
+def resolve_credentials(
+    domain: str, *, credentials: Credentials | None = None, insecure: bool = False
+) -> Credentials | None:
+    """The credentials a domain uses: given, or loaded from the certificates folder.
+
+    Args:
+        domain: The domain the credentials must prove.
+        credentials: Explicit credentials; None loads `<dir>/<domain>.pem` (and its
+            key and `ca.pem`) from `$FEDGATE_CERTS`, else `.fedgate/certs`.
+        insecure: No credentials at all (plaintext, identity in metadata): local
+            experiments and tests only. `FEDGATE_INSECURE=1` in the environment has
+            the same effect when no credentials are given.
+
+    Returns:
+        The credentials, or None when `insecure`.
+
+    Raises:
+        ValueError: Both `credentials` and `insecure`, or credentials of another domain.
+        gateway.identity.errors.MissingCredentials: No certificate for `domain` in the
+            folder (the message says how to create it).
+        gateway.identity.errors.InvalidCertificate: The files do not fit together.
+    """
+    if insecure and credentials is not None:
+        raise ValueError("pass credentials or insecure=True, not both")
+    if insecure or (credentials is None and insecure_requested()):
+        log.warning("domain %s: %s", domain, INSECURE_WARNING)
+        return None
+    if credentials is None:
+        credentials = Credentials.load(default_certs_dir(), domain)
+    if credentials.identity.domain != domain:
+        raise ValueError(f"the certificate proves {credentials.identity}, not domain {domain!r}")
+    return credentials
+
+
+def open_gateway_channel(
+    address: str, *, domain: str, credentials: Credentials | None
+) -> grpc.aio.Channel:
     """Opens a channel to the gateway that identifies the calling domain.
 
     Must be called inside a running event loop; the channel belongs to that loop.
     The caller owns the channel and closes it (`await channel.close()`).
 
     Args:
-        address: The gateway's `host:port`.
-        domain: The calling domain, sent with every call.
+        address: The gateway's `host:port`. With mTLS the gateway's certificate must
+            name this host (the development CA's certificates name localhost,
+            127.0.0.1 and ::1; `fedgate certs issue --gateway --dns HOST` adds more).
+        domain: The calling domain.
+        credentials: The domain's certificate, key and CA (mTLS); None for insecure
+            mode, where the domain is asserted in metadata.
 
     Returns:
-        A grpc.aio channel whose every call carries the caller-domain metadata.
+        A grpc.aio channel.
+
+    Raises:
+        ValueError: The credentials prove another domain than `domain`.
     """
     check_name("domain", domain)
-    return grpc.aio.insecure_channel(
-        address, options=list(_CHANNEL_OPTIONS), interceptors=_identity_interceptors(domain)
+    if credentials is None:
+        return grpc.aio.insecure_channel(
+            address, options=list(_CHANNEL_OPTIONS), interceptors=_identity_interceptors(domain)
+        )
+    if credentials.identity.domain != domain:
+        raise ValueError(f"the certificate proves {credentials.identity}, not domain {domain!r}")
+    return grpc.aio.secure_channel(
+        address, channel_credentials(credentials), options=list(_CHANNEL_OPTIONS)
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from pydantic import BaseModel
 
-from domains.sdk.channels import open_gateway_channel
+from domains.sdk.channels import open_gateway_channel, resolve_credentials
 from domains.sdk.events import TaskEvent, event_from_proto
 from domains.sdk.results import (
     DomainInfo,
@@ -34,6 +34,7 @@ from federation.v1 import gateway_pb2 as gw
 from federation.v1 import gateway_pb2_grpc as gw_grpc
 from gateway.core.models import CapabilitySpec, CapabilityTarget, ContextRef
 from gateway.core.names import check_agent, check_name, parse_capability_ref
+from gateway.identity.credentials import Credentials
 from gateway.services import convert, metadata, status_map
 
 JSONInput = Mapping[str, Any] | BaseModel
@@ -60,9 +61,12 @@ class GatewayClient:
     One client holds one long-lived channel, opened on first use inside the running
     event loop; close it with `await client.close()` or use `async with`.
 
+    With mTLS (the default) the client presents the domain's certificate, from
+    `credentials` or the certificates folder (`$FEDGATE_CERTS`, else `.fedgate/certs`).
+
     Example:
         ```python
-        async with GatewayClient("127.0.0.1:7400", domain="finance") as gateway:
+        async with GatewayClient("127.0.0.1:7443", domain="finance") as gateway:
             result = await gateway.invoke("risk/score", {"amount": 120})
             print(result.output_or_raise())
         ```
@@ -71,17 +75,37 @@ class GatewayClient:
     for example `PolicyDenied`, `CapabilityNotFound`/`NotFound`, `DomainUnavailable`.
     """
 
-    def __init__(self, address: str, *, domain: str, agent: str = "") -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        domain: str,
+        agent: str = "",
+        credentials: Credentials | None = None,
+        insecure: bool = False,
+    ) -> None:
         """Creates a client; no connection is made until the first call.
 
         Args:
             address: The gateway's `host:port`.
-            domain: The calling domain (sent as identity with every call).
+            domain: The calling domain; its certificate proves it to the gateway.
             agent: Default agent acting inside the domain, `agent/<name>`, or empty.
+            credentials: The domain's certificate, key and CA; None loads them from
+                the certificates folder.
+            insecure: Plaintext, domain asserted in metadata: local experiments and
+                tests against an `--insecure` gateway only.
+
+        Raises:
+            gateway.identity.errors.IdentityError: No usable certificate for `domain`
+                (the message says how to create one).
         """
         self.address = address
         self.domain = check_name("domain", domain)
         self.agent = check_agent(agent)
+        self.credentials = resolve_credentials(
+            self.domain, credentials=credentials, insecure=insecure
+        )
+        """The credentials the client presents; None in insecure mode."""
         self._channel: grpc.aio.Channel | None = None
         self._stub: gw_grpc.FederationGatewayAsyncStub | None = None
 
@@ -89,7 +113,9 @@ class GatewayClient:
     def stub(self) -> gw_grpc.FederationGatewayAsyncStub:
         """The generated stub over this client's channel (opened on first use)."""
         if self._stub is None:
-            self._channel = open_gateway_channel(self.address, domain=self.domain)
+            self._channel = open_gateway_channel(
+                self.address, domain=self.domain, credentials=self.credentials
+            )
             self._stub = gw_grpc.FederationGatewayStub(self._channel)
         return self._stub
 

@@ -34,8 +34,9 @@ from gateway.core.models import (
     TaskUpdate,
 )
 from gateway.core.task import TaskInfo
-from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest
+from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest, PolicyDenied
 from gateway.services import convert, metadata, status_map
+from gateway.services.identity import PEER_SPIFFE_ID
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +63,22 @@ class _Admitted:
 class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
     """Serves one domain's capabilities to the gateway."""
 
-    def __init__(self, domain: Domain, *, gateway: GatewayClient | None = None) -> None:
+    def __init__(
+        self, domain: Domain, *, gateway: GatewayClient | None = None, only_caller: str = ""
+    ) -> None:
         """Creates the service.
 
         Args:
             domain: The domain whose capabilities are served.
             gateway: Client that handlers' nested `ctx.call`s go through; None when the
                 domain runs without a gateway.
+            only_caller: SPIFFE ID (of the gateway) that alone may run and cancel tasks,
+                checked against the verified client certificate; empty accepts any
+                caller (insecure mode, tests).
         """
         self.domain = domain
         self._gateway = gateway
+        self._only_caller = only_caller.encode()
         self._running: dict[str, _Running] = {}
 
     @property
@@ -98,6 +105,7 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         NOT_FOUND (unknown capability or version) or ALREADY_EXISTS (task id running).
         """
         try:
+            self._check_caller(context)
             admitted = self._admit(request, context)
         except GatewayError as exc:
             await context.abort(status_map.status_for(exc), exc.message)
@@ -134,6 +142,10 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         self, request: orch.CancelRequest, context: ServicerContext
     ) -> orch.CancelResponse:
         """Cancels a running task; its stream ends with a CANCELED event."""
+        try:
+            self._check_caller(context)
+        except GatewayError as exc:
+            await context.abort(status_map.status_for(exc), exc.message)
         running = self._running.get(request.task_id)
         if running is None or running.runner.done():
             return orch.CancelResponse(found=False)
@@ -150,6 +162,17 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         await asyncio.gather(*runners, return_exceptions=True)
 
     # --- admission ---------------------------------------------------------
+
+    def _check_caller(self, context: ServicerContext) -> None:
+        # Tasks come only through the gateway, which decided policy and recorded
+        # them; another domain holding a valid certificate must not bypass it.
+        if self._only_caller and list(context.auth_context().get(PEER_SPIFFE_ID, ())) != [
+            self._only_caller
+        ]:
+            raise PolicyDenied(
+                f"only the federation gateway ({self._only_caller.decode()}) may run tasks "
+                f"of domain {self.domain.name}; call other domains through the gateway"
+            )
 
     def _admit(self, request: orch.ExecuteRequest, context: ServicerContext) -> _Admitted:
         task = convert.task_from_proto(request.task)

@@ -18,11 +18,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from domains.sdk.channels import resolve_credentials
 from domains.sdk.domain import Domain
 from domains.sdk.gateway_client import GatewayClient
 from domains.sdk.lease import LeaseKeeper
 from domains.sdk.orchestrator_service import SERVICE_NAME, OrchestratorService
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
+from gateway.identity.credentials import Credentials
+from gateway.identity.spiffe import gateway_id
+from gateway.services.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class DomainServer:
 
     Example:
         ```python
-        server = DomainServer(domain, gateway="127.0.0.1:7400")
+        server = DomainServer(domain, gateway="127.0.0.1:7443")
         await server.start()
         print(server.address)        # 127.0.0.1:<bound port>
         ...
@@ -59,8 +63,14 @@ class DomainServer:
         advertise: str | None = None,
         lease_ttl: float | None = None,
         retry_backoff: float = 0.2,
+        credentials: Credentials | None = None,
+        insecure: bool = False,
     ) -> None:
         """Creates a server; nothing is bound until `start`.
+
+        With mTLS (the default) the server presents the domain's certificate, accepts
+        only clients with certificates of the federation CA, and runs tasks only for
+        the gateway; registration and nested calls present the same certificate.
 
         Args:
             domain: The domain to serve.
@@ -70,10 +80,15 @@ class DomainServer:
                 address. Required with a gateway when `listen` binds every interface.
             lease_ttl: Requested lease length in seconds; None lets the gateway choose.
             retry_backoff: First pause in seconds after a failed gateway call.
+            credentials: The domain's certificate, key and CA; None loads them from
+                the certificates folder (`$FEDGATE_CERTS`, else `.fedgate/certs`).
+            insecure: Plaintext, no certificates: local experiments and tests only.
 
         Raises:
             ValueError: A gateway is given, `listen` binds every interface and no
                 `advertise` address says where the gateway can dial.
+            gateway.identity.errors.IdentityError: No usable certificate for the
+                domain (the message says how to create one).
         """
         host = listen.rpartition(":")[0]
         if gateway and advertise is None and host in _WILDCARD_HOSTS:
@@ -82,6 +97,10 @@ class DomainServer:
                 "the gateway can dial"
             )
         self.domain = domain
+        self.credentials = resolve_credentials(
+            domain.name, credentials=credentials, insecure=insecure
+        )
+        """What the server and its gateway client present; None in insecure mode."""
         self._listen = listen
         self._host = host
         self._gateway_address = gateway
@@ -127,8 +146,18 @@ class DomainServer:
         if self._server is not None:
             raise RuntimeError("the server is already running")
         if self._gateway_address:
-            self.gateway = GatewayClient(self._gateway_address, domain=self.domain.name)
-        self.service = OrchestratorService(self.domain, gateway=self.gateway)
+            self.gateway = GatewayClient(
+                self._gateway_address,
+                domain=self.domain.name,
+                credentials=self.credentials,
+                insecure=self.credentials is None,
+            )
+        only_caller = (
+            "" if self.credentials is None else str(gateway_id(self.credentials.trust_domain))
+        )
+        self.service = OrchestratorService(
+            self.domain, gateway=self.gateway, only_caller=only_caller
+        )
         server = grpc.aio.server(options=_SERVER_OPTIONS)
         orch_grpc.add_DomainOrchestratorServicer_to_server(self.service, server)
         self._health = health.aio.HealthServicer()
@@ -136,7 +165,10 @@ class DomainServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        port = server.add_insecure_port(self._listen)
+        if self.credentials is None:
+            port = server.add_insecure_port(self._listen)
+        else:
+            port = server.add_secure_port(self._listen, server_credentials(self.credentials))
         if not port:
             raise OSError(f"could not bind {self._listen}")
         await server.start()
@@ -197,6 +229,8 @@ async def run_domain(
     advertise: str | None = None,
     lease_ttl: float | None = None,
     grace: float = 5.0,
+    credentials: Credentials | None = None,
+    insecure: bool = False,
 ) -> None:
     """Serves a domain until SIGINT or SIGTERM, then shuts down cleanly.
 
@@ -204,7 +238,7 @@ async def run_domain(
 
         ```python
         if __name__ == "__main__":
-            asyncio.run(run_domain(domain, gateway="127.0.0.1:7400"))
+            asyncio.run(run_domain(domain, gateway="127.0.0.1:7443"))
         ```
 
     Args:
@@ -214,9 +248,18 @@ async def run_domain(
         advertise: `host:port` the gateway should dial (see `DomainServer`).
         lease_ttl: Requested lease length in seconds.
         grace: Seconds running tasks get to finish on shutdown.
+        credentials: The domain's certificate, key and CA; None loads them from the
+            certificates folder (`$FEDGATE_CERTS`, else `.fedgate/certs`).
+        insecure: Plaintext, no certificates: local experiments only.
     """
     server = DomainServer(
-        domain, listen=listen, gateway=gateway, advertise=advertise, lease_ttl=lease_ttl
+        domain,
+        listen=listen,
+        gateway=gateway,
+        advertise=advertise,
+        lease_ttl=lease_ttl,
+        credentials=credentials,
+        insecure=insecure,
     )
     await server.start()
     stopping = asyncio.Event()

@@ -40,6 +40,7 @@ from federation.v1 import orchestrator_pb2_grpc as orch_grpc
 from gateway.core.models import CapabilityTarget, Principal, TaskState
 from gateway.core.names import parse_capability_ref
 from gateway.core.task import TaskInfo
+from gateway.identity.credentials import Credentials
 from gateway.services import convert, metadata
 
 # ruff: noqa: ASYNC109 - `timeout` is the gRPC deadline sent to the domain server.
@@ -54,6 +55,7 @@ async def serve_in_process(
     lease_ttl: float | None = None,
     retry_backoff: float = 0.05,
     grace: float = 0.0,
+    credentials: Credentials | None = None,
 ) -> AsyncIterator[DomainServer]:
     """Runs a domain's server on a free loopback port for the duration of the block.
 
@@ -64,12 +66,21 @@ async def serve_in_process(
         lease_ttl: Requested lease length in seconds.
         retry_backoff: First pause after a failed gateway call (short for tests).
         grace: Seconds running tasks get on exit.
+        credentials: The domain's certificate, key and CA for mTLS; None serves in
+            plaintext (insecure mode), fine for tests on loopback and what
+            `execute`/`cancel` below talk to.
 
     Yields:
         The started server; `server.address` is where to reach it.
     """
     server = DomainServer(
-        domain, listen=listen, gateway=gateway, lease_ttl=lease_ttl, retry_backoff=retry_backoff
+        domain,
+        listen=listen,
+        gateway=gateway,
+        lease_ttl=lease_ttl,
+        retry_backoff=retry_backoff,
+        credentials=credentials,
+        insecure=credentials is None,
     )
     await server.start()
     try:

@@ -14,10 +14,19 @@ import typer
 from rich.markup import escape
 
 from domains.sdk import DomainInfo, GatewayClient, InvokeResult, TaskEvent, TaskState
-from gateway.cli.output import console, fail, print_json, print_table
-from gateway.core.names import parse_capability_ref
+from gateway.cli.output import console, errors, fail, print_json, print_table
+from gateway.core.names import check_name, parse_capability_ref
 from gateway.errors import GatewayError
+from gateway.identity.credentials import (
+    CERTS_ENV,
+    DEFAULT_CERTS_DIR,
+    INSECURE_ENV,
+    Credentials,
+    default_certs_dir,
+)
+from gateway.identity.errors import IdentityError
 from gateway.services.status_map import status_for
+from gateway.services.tls import INSECURE_WARNING
 
 T = TypeVar("T")
 
@@ -25,7 +34,22 @@ GATEWAY_OPTION = typer.Option(
     "127.0.0.1:7443", "--gateway", "-g", envvar="FEDGATE_GATEWAY", help="Gateway host:port."
 )
 CALLER_OPTION = typer.Option(
-    "cli", "--as", help="Domain to call as (until mTLS proves it, see the identity issue)."
+    "cli",
+    "--as",
+    help="Identity to call as: the certificate <certs>/<NAME>.pem proves it "
+    "(in --insecure mode it is only asserted).",
+)
+CERTS_OPTION = typer.Option(
+    DEFAULT_CERTS_DIR,
+    "--certs",
+    envvar=CERTS_ENV,
+    help="Certificates folder with ca.pem and the --as identity's certificate and key.",
+)
+INSECURE_OPTION = typer.Option(
+    False,
+    "--insecure",
+    envvar=INSECURE_ENV,
+    help="Plaintext, identity only asserted: for a gateway run with --insecure (experiments).",
 )
 
 
@@ -48,11 +72,47 @@ EXIT_OF_STATE = {
 """Exit codes of `fedgate call` per final task state (2 is reserved for bad usage/input)."""
 
 
-def run_client(address: str, caller: str, work: Callable[[GatewayClient], Awaitable[T]]) -> T:
-    """Runs one client interaction; gateway errors become a one-line error and exit code."""
+def client_credentials(caller: str, certs: Path, insecure: bool) -> Credentials | None:
+    """The CLI's credentials (`<certs>/<caller>.pem`), or None with a warning if insecure.
+
+    Exits with a one-line error that says how to create missing certificates.
+    """
+    if insecure:
+        errors.print(f"[bold yellow]warning:[/] {INSECURE_WARNING}", highlight=False)
+        return None
+    try:
+        return Credentials.load(certs, caller)
+    except IdentityError as exc:
+        fail(exc.message)
+
+
+def run_client(
+    address: str,
+    caller: str,
+    work: Callable[[GatewayClient], Awaitable[T]],
+    *,
+    certs: Path | None = None,
+    insecure: bool = False,
+) -> T:
+    """Runs one client interaction; gateway errors become a one-line error and exit code.
+
+    Args:
+        address: The gateway's `host:port`.
+        caller: Identity to call as (`--as`): the certificate `<certs>/<caller>.pem`.
+        work: What to do with the client.
+        certs: Certificates folder; None means `$FEDGATE_CERTS`, else `.fedgate/certs`.
+        insecure: Plaintext with an asserted identity (gateway run with `--insecure`).
+    """
+    try:
+        check_name("identity (--as)", caller)
+    except GatewayError as exc:
+        fail(exc.message, 2)
+    credentials = client_credentials(caller, certs or default_certs_dir(), insecure)
 
     async def main() -> T:
-        async with GatewayClient(address, domain=caller) as client:
+        async with GatewayClient(
+            address, domain=caller, credentials=credentials, insecure=insecure
+        ) as client:
             return await work(client)
 
     try:
@@ -69,13 +129,21 @@ domains_app = typer.Typer(help="Registered domains and their capabilities.", no_
 def list_domains(
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     include_offline: bool = typer.Option(
         False, "--all", help="Include domains with no live endpoint."
     ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """List registered domains."""
-    domains = run_client(gateway, caller, lambda c: c.list_domains(include_offline=include_offline))
+    domains = run_client(
+        gateway,
+        caller,
+        lambda c: c.list_domains(include_offline=include_offline),
+        certs=certs,
+        insecure=insecure,
+    )
     if fmt is Format.json:
         print_json([_domain_json(d) for d in domains])
         return
@@ -87,10 +155,14 @@ def describe_domain(
     name: str = typer.Argument(..., help="Domain name."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Show one domain: endpoints, leases and capabilities with their schemas."""
-    info = run_client(gateway, caller, lambda c: c.describe_domain(name))
+    info = run_client(
+        gateway, caller, lambda c: c.describe_domain(name), certs=certs, insecure=insecure
+    )
     if fmt is Format.json:
         print_json(_domain_json(info))
         return
@@ -185,6 +257,8 @@ def call_command(
     ),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     agent: str = typer.Option("", help="Agent acting inside the caller domain, agent/<name>."),
     timeout: float | None = typer.Option(None, help="Deadline in seconds."),
     trace_id: str = typer.Option("", help="Trace to join (default: a new one)."),
@@ -226,7 +300,7 @@ def call_command(
             error=last.error,
         )
 
-    result = run_client(gateway, caller, work)
+    result = run_client(gateway, caller, work, certs=certs, insecure=insecure)
     print_result(target, result, fmt)
     raise typer.Exit(EXIT_OF_STATE.get(result.state, 1))
 

@@ -1,14 +1,17 @@
 """`fedgate demo`: the gateway and the three example domains, the refund flow, a clean stop.
 
-Everything runs as real processes on loopback: the gateway on SQLite in the state
-folder, then risk, finance and support, each registering itself. The scenarios go
-through `fedgate call` exactly as a person would type them.
+Everything runs as real processes on loopback, with mTLS: a fresh development CA
+and certificates (gateway, cli, risk, finance, support) in `<state>/certs`, the
+gateway on SQLite in the state folder, then risk, finance and support, each
+registering itself. The scenarios go through `fedgate call` exactly as a person
+would type them (with `FEDGATE_CERTS=<state>/certs`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +24,8 @@ from domains.sdk import GatewayClient
 from gateway.cli import processes
 from gateway.cli.client_commands import print_domains
 from gateway.cli.output import console, fail, print_table
+from gateway.identity import dev_ca
+from gateway.identity.credentials import CERTS_ENV, Credentials
 
 DOMAINS = ("risk", "finance", "support")
 
@@ -78,10 +83,13 @@ OBSERVERS = {"cli": ("support", "risk"), "support": ("finance",)}
 """Who sees which domain registered: callers see only what the policy lets them invoke."""
 
 
-def _wait_registered(address: str, gateway: processes.Child, timeout: float = 30.0) -> None:
+def _wait_registered(
+    address: str, gateway: processes.Child, certs: Path, timeout: float = 30.0
+) -> None:
     async def registered() -> bool:
         for observer, expected in OBSERVERS.items():
-            async with GatewayClient(address, domain=observer) as client:
+            credentials = Credentials.load(certs, observer)
+            async with GatewayClient(address, domain=observer, credentials=credentials) as client:
                 live = {d.name for d in await client.list_domains()}
             if not set(expected) <= live:
                 return False
@@ -92,7 +100,7 @@ def _wait_registered(address: str, gateway: processes.Child, timeout: float = 30
     )
 
 
-def _run_scenario(address: str, scenario: Scenario) -> tuple[int, float]:
+def _run_scenario(address: str, scenario: Scenario, certs: Path) -> tuple[int, float]:
     argv = [
         sys.executable,
         "-m",
@@ -109,7 +117,14 @@ def _run_scenario(address: str, scenario: Scenario) -> tuple[int, float]:
         f"$ fedgate call {scenario.target} --input '{json.dumps(scenario.input)}'", highlight=False
     )
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, CERTS_ENV: str(certs)},
+    )
     elapsed = time.monotonic() - started
     sys.stdout.write(done.stdout)
     sys.stdout.write(done.stderr)
@@ -127,6 +142,14 @@ def demo_command(
     logs = state_dir / "logs"
     ready = state_dir / "gateway.addr"
     ready.unlink(missing_ok=True)
+    certs = state_dir / "certs"
+    dev_ca.issue_federation(certs, ("cli", *DOMAINS))
+    cli = Credentials.load(certs, "cli")
+    console.print(
+        f"mTLS: fresh CA ({cli.trust_domain}) and certificates for the gateway, cli, "
+        f"{', '.join(DOMAINS)} in {certs}/",
+        highlight=False,
+    )
     children: list[processes.Child] = []
     results: list[tuple[Scenario, int, float]] = []
     try:
@@ -146,18 +169,24 @@ def demo_command(
         )
         children.append(gateway)
         address = processes.wait_ready_file(gateway, ready)
-        processes.wait_for(gateway, lambda: processes.is_serving(address), "health SERVING")
+        processes.wait_for(
+            gateway, lambda: processes.is_serving(address, "", cli), "health SERVING"
+        )
         console.print(f"gateway serving on [bold]{address}[/] (SQLite in {state_dir}/)")
         for name in DOMAINS:
             children.append(
                 processes.start(
-                    name, processes.python_module(f"domains.{name}", "--gateway", address), logs
+                    name,
+                    processes.python_module(
+                        f"domains.{name}", "--gateway", address, "--certs", str(certs)
+                    ),
+                    logs,
                 )
             )
-        _wait_registered(address, gateway)
+        _wait_registered(address, gateway, certs)
 
         async def listing() -> None:
-            async with GatewayClient(address, domain="cli") as client:
+            async with GatewayClient(address, domain="cli", credentials=cli) as client:
                 print_domains(await client.list_domains())
 
         asyncio.run(listing())
@@ -166,7 +195,7 @@ def demo_command(
             "(policies/policy.csv; `fedgate policy explain` says why)"
         )
         for scenario in SCENARIOS:
-            code, elapsed = _run_scenario(address, scenario)
+            code, elapsed = _run_scenario(address, scenario, certs)
             results.append((scenario, code, elapsed))
     except processes.StartupFailed as exc:
         fail(str(exc))

@@ -20,6 +20,9 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.identity.credentials import Credentials
+from gateway.services.tls import channel_credentials
+
 
 class StartupFailed(RuntimeError):
     """A child process exited or did not become ready in time."""
@@ -91,9 +94,18 @@ def wait_ready_file(child: Child, path: Path, timeout: float = 20.0) -> str:
     return path.read_text().strip()
 
 
-def is_serving(address: str, service: str = "") -> bool:
-    """True if `grpc.health.v1.Health/Check` at `address` answers SERVING."""
-    with grpc.insecure_channel(address) as channel:
+def is_serving(address: str, service: str = "", credentials: Credentials | None = None) -> bool:
+    """True if `grpc.health.v1.Health/Check` at `address` answers SERVING.
+
+    With `credentials` the check runs over mTLS (what a gateway that is not
+    `--insecure` requires of every client); without, in plaintext.
+    """
+    channel = (
+        grpc.insecure_channel(address)
+        if credentials is None
+        else grpc.secure_channel(address, channel_credentials(credentials))
+    )
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1.0

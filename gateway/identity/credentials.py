@@ -27,6 +27,9 @@ from gateway.identity.spiffe import SCHEME, SpiffeId
 
 CERTS_ENV = "FEDGATE_CERTS"
 """Environment variable naming the certificates folder of the CLI, SDK and domains."""
+INSECURE_ENV = "FEDGATE_INSECURE"
+"""Environment variable that, set to 1/true/yes, puts the CLI, SDK and domains in insecure
+mode when no credentials are given explicitly (local experiments and tests only)."""
 DEFAULT_CERTS_DIR = Path(".fedgate") / "certs"
 """Certificates folder when neither a flag nor `FEDGATE_CERTS` names one."""
 CA_FILE = "ca.pem"
@@ -41,6 +44,12 @@ def default_certs_dir(environ: Mapping[str, str] | None = None) -> Path:
     """`$FEDGATE_CERTS` if set, else `.fedgate/certs` (where `fedgate certs init` writes)."""
     value = (os.environ if environ is None else environ).get(CERTS_ENV, "")
     return Path(value) if value else DEFAULT_CERTS_DIR
+
+
+def insecure_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """True if `$FEDGATE_INSECURE` asks for insecure mode."""
+    value = (os.environ if environ is None else environ).get(INSECURE_ENV, "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def cert_file(directory: Path, party: str) -> Path:

@@ -206,6 +206,19 @@ def issue_gateway(
     )
 
 
+def issue_federation(
+    directory: Path,
+    domains: tuple[str, ...],
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
+) -> list[Issued]:
+    """A fresh CA with the gateway's and each domain's certificate (demo and tests).
+
+    Replaces any CA already in `directory`.
+    """
+    issued = [init_ca(directory, trust_domain, force=True), issue_gateway(directory)]
+    return issued + [issue_domain(directory, name) for name in domains]
+
+
 def _issue(
     directory: Path,
     party: str,

@@ -1,13 +1,26 @@
-"""Long-lived outbound channels to domain endpoints: one per address, never one per call."""
+"""Long-lived outbound channels to domain endpoints: one per endpoint, never one per call.
+
+With credentials (mTLS, the default) every channel presents the gateway's
+certificate and accepts only the server certificate of the domain it dials: the
+handshake must find the DNS name `<domain>.domain.<trust-domain>` in it
+(`grpc.ssl_target_name_override`), a name the CA puts only into that domain's
+certificate. An endpoint holding any other certificate of the federation fails
+the handshake, before a task's input leaves the gateway.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 
+from gateway.identity.credentials import Credentials
+from gateway.identity.spiffe import domain_id, endpoint_dns_name
+from gateway.services.tls import channel_credentials
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     """Options for every channel the gateway opens (message limits, keepalive)."""
     return [
         ("grpc.max_send_message_length", max_message_bytes),
@@ -20,26 +33,57 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 class ChannelPool:
-    """Opens a channel per endpoint address on first use and keeps it open."""
+    """Opens a channel per (domain, endpoint address) on first use and keeps it open."""
 
-    def __init__(self, max_message_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, *, credentials: Credentials | None) -> None:
+        """Creates the pool.
+
+        Args:
+            max_message_bytes: Largest message sent or received.
+            credentials: The gateway's certificate, key and CA; None dials in plaintext
+                (insecure mode).
+        """
         self._options = channel_options(max_message_bytes)
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._credentials = credentials
+        self._tls = None if credentials is None else channel_credentials(credentials)
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
 
-    def get(self, address: str) -> grpc.aio.Channel:
-        """The channel to `address`, opened now if needed."""
-        channel = self._channels.get(address)
+    @property
+    def secure(self) -> bool:
+        """True when channels use mTLS and verify the endpoint's domain."""
+        return self._tls is not None
+
+    def expected_identity(self, domain: str) -> str:
+        """The identity an endpoint of `domain` must prove (empty in insecure mode)."""
+        if self._credentials is None:
+            return ""
+        return str(domain_id(self._credentials.trust_domain, domain))
+
+    def get(self, address: str, domain: str) -> grpc.aio.Channel:
+        """The channel to `domain`'s endpoint at `address`, opened now if needed."""
+        key = (domain, address)
+        channel = self._channels.get(key)
         if channel is None:
-            # Insecure until the identity issue puts mTLS here, in this one place.
-            channel = grpc.aio.insecure_channel(address, options=self._options)
-            self._channels[address] = channel
+            if self._tls is None or self._credentials is None:
+                channel = grpc.aio.insecure_channel(address, options=self._options)
+            else:
+                name = endpoint_dns_name(self._credentials.trust_domain, domain)
+                channel = grpc.aio.secure_channel(
+                    address,
+                    self._tls,
+                    options=[*self._options, ("grpc.ssl_target_name_override", name)],
+                )
+            self._channels[key] = channel
         return channel
 
+    def find(self, address: str) -> grpc.aio.Channel | None:
+        """An open channel to `address` for any domain (None if there is none)."""
+        return next((c for (_, a), c in self._channels.items() if a == address), None)
+
     async def discard(self, address: str) -> None:
-        """Closes the channel to an endpoint that left routing."""
-        channel = self._channels.pop(address, None)
-        if channel is not None:
-            await channel.close()
+        """Closes the channels to an endpoint address that left routing."""
+        gone = [key for key in self._channels if key[1] == address]
+        await asyncio.gather(*(self._channels.pop(key).close() for key in gone))
 
     async def close(self) -> None:
         """Closes every channel."""

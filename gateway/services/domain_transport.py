@@ -1,4 +1,10 @@
-"""Runs tasks on domain endpoints over gRPC (`DomainOrchestrator.Execute` / `Cancel`)."""
+"""Runs tasks on domain endpoints over gRPC (`DomainOrchestrator.Execute` / `Cancel`).
+
+With mTLS the channel's handshake checks that the endpoint proves the identity of
+the domain it was registered for (see `channels.py`). When it does not, the task
+never leaves the gateway: the attempt is recorded as `identity.refused` and the
+call fails with `DomainUnavailable`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import grpc
 
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
+from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.models import Payload, TaskState, TaskUpdate
+from gateway.core.ports import AuditSink
 from gateway.core.task import TaskInfo
 from gateway.errors import (
     DeadlineExceeded,
@@ -23,27 +31,37 @@ from gateway.services.channels import ChannelPool
 class GrpcDomainTransport:
     """`DomainTransport` over long-lived gRPC channels from a `ChannelPool`."""
 
-    def __init__(self, pool: ChannelPool) -> None:
-        self._pool = pool
-        # A stub is cheap to keep and costs a few µs to build: one per address.
-        self._stubs: dict[str, orch_grpc.DomainOrchestratorAsyncStub] = {}
+    def __init__(self, pool: ChannelPool, *, audit: AuditSink | None = None) -> None:
+        """Creates the transport.
 
-    def _stub(self, address: str) -> orch_grpc.DomainOrchestratorAsyncStub:
-        stub = self._stubs.get(address)
+        Args:
+            pool: Channels to the endpoints.
+            audit: Where endpoints that fail to prove their domain's identity are
+                recorded (None: not recorded).
+        """
+        self._pool = pool
+        self._audit = audit
+        # A stub is cheap to keep and costs a few µs to build: one per endpoint.
+        self._stubs: dict[tuple[str, str], orch_grpc.DomainOrchestratorAsyncStub] = {}
+
+    def _stub(self, address: str, domain: str) -> orch_grpc.DomainOrchestratorAsyncStub:
+        stub = self._stubs.get((domain, address))
         if stub is None:
-            stub = self._stubs[address] = orch_grpc.DomainOrchestratorStub(self._pool.get(address))
+            stub = orch_grpc.DomainOrchestratorStub(self._pool.get(address, domain))
+            self._stubs[(domain, address)] = stub
         return stub
 
     async def discard(self, address: str) -> None:
         """Forgets an endpoint that left routing and closes its channel."""
-        self._stubs.pop(address, None)
+        for key in [k for k in self._stubs if k[1] == address]:
+            del self._stubs[key]
         await self._pool.discard(address)
 
     async def execute(
         self, address: str, task: TaskInfo, input: Payload, time_limit: float | None
     ) -> AsyncGenerator[TaskUpdate, None]:
         """Streams a task's updates from the endpoint at `address`."""
-        stub = self._stub(address)
+        stub = self._stub(address, task.target.domain)
         request = orch.ExecuteRequest(
             task=convert.task_to_proto(task, TaskState.SUBMITTED),
             input=convert.payload_to_proto(input),
@@ -54,6 +72,9 @@ class GrpcDomainTransport:
                 # The gateway only passes the output on: no need to parse it.
                 yield convert.update_from_proto(event, parse_output=False)
         except grpc.aio.AioRpcError as exc:
+            reason = _identity_failure(exc) if self._pool.secure else ""
+            if reason:
+                raise await self._refuse_endpoint(task, address, reason) from None
             raise _translate(exc, task, address) from None
         except InvalidRequest as exc:
             # The domain sent something we cannot read: its fault, not the caller's.
@@ -66,8 +87,11 @@ class GrpcDomainTransport:
                 call.cancel()
 
     async def cancel(self, address: str, task_id: str, reason: str) -> bool:
-        """Asks the endpoint to cancel `task_id`."""
-        stub = self._stub(address)
+        """Asks the endpoint to cancel `task_id` (one this gateway started there)."""
+        channel = self._pool.find(address)
+        if channel is None:
+            return False  # no channel: this gateway runs nothing there
+        stub = orch_grpc.DomainOrchestratorStub(channel)
         try:
             response = await stub.Cancel(
                 orch.CancelRequest(task_id=task_id, reason=reason), timeout=5.0
@@ -80,6 +104,46 @@ class GrpcDomainTransport:
         """Closes every channel."""
         self._stubs.clear()
         await self._pool.close()
+
+    async def _refuse_endpoint(self, task: TaskInfo, address: str, reason: str) -> GatewayError:
+        expected = self._pool.expected_identity(task.target.domain)
+        if self._audit is not None:
+            await self._audit.record(
+                [
+                    AuditEvent(
+                        type=EventType.IDENTITY_REFUSED,
+                        actor="gateway",
+                        source_domain=task.caller.domain,
+                        target_domain=task.target.domain,
+                        capability=f"{task.target.domain}/{task.target.name}",
+                        trace_id=task.trace_id,
+                        task_id=task.task_id,
+                        outcome="refused",
+                        attributes={"address": address, "expected": expected, "reason": reason},
+                    )
+                ]
+            )
+        return DomainUnavailable(
+            f"endpoint {address} of domain {task.target.domain!r} did not prove identity "
+            f"{expected} ({reason}); the task was not sent"
+        )
+
+
+_IDENTITY_FAILURES = (
+    # What gRPC (BoringSSL) reports when the handshake fails, most specific first.
+    ("hostname verification", "it presented the certificate of another identity"),
+    ("not in peer certificate", "it presented the certificate of another identity"),
+    ("certificate_verify_failed", "its certificate was not issued by the federation CA"),
+    ("handshake failed", "the TLS handshake failed (does it serve mTLS?)"),
+)
+
+
+def _identity_failure(exc: grpc.aio.AioRpcError) -> str:
+    """Why the endpoint failed to prove its identity, or "" for other failures."""
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return ""
+    details = (exc.details() or "").lower()
+    return next((reason for marker, reason in _IDENTITY_FAILURES if marker in details), "")
 
 
 def _task_metadata(task: TaskInfo) -> tuple[tuple[str, str], ...]:

@@ -30,16 +30,16 @@ class HealthProber:
 
     async def probe_all(self) -> None:
         """One round: every live endpoint, concurrently."""
-        addresses = {
-            e.address
+        endpoints = {
+            (e.address, record.name)
             for record in self._registry.list_domains()
             for e in record.endpoints
             if e.live(self._registry.now())
         }
-        await asyncio.gather(*(self._probe(a) for a in sorted(addresses)))
+        await asyncio.gather(*(self._probe(a, d) for a, d in sorted(endpoints)))
 
-    async def _probe(self, address: str) -> None:
-        stub = health_pb2_grpc.HealthStub(self._pool.get(address))
+    async def _probe(self, address: str, domain: str) -> None:
+        stub = health_pb2_grpc.HealthStub(self._pool.get(address, domain))
         try:
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=ORCHESTRATOR_SERVICE), timeout=self._timeout

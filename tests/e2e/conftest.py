@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,11 @@ from typing import Any
 import pytest
 
 from gateway.cli import processes
+from gateway.identity import dev_ca
+from gateway.identity.credentials import CERTS_ENV, Credentials
+
+IDENTITIES = ("cli", "admin", "risk", "finance", "support")
+"""Parties that get a certificate: the CLI operators (cli, admin) and the example domains."""
 
 OBSERVERS = ("cli", "support")
 """Callers whose listings together show every example domain under the default policy."""
@@ -26,6 +32,8 @@ class Federation:
     address: str
     state_dir: Path
     gateway: processes.Child
+    certs: Path
+    """Certificates of the CA, the gateway and every identity the tests use (mTLS)."""
     domains: dict[str, processes.Child] = field(default_factory=dict)
     """The latest process of each domain."""
     children: list[processes.Child] = field(default_factory=list)
@@ -35,7 +43,13 @@ class Federation:
         child = processes.start(
             f"{name}-{len(self.children)}",
             processes.python_module(
-                f"domains.{name}", "--gateway", self.address, "--lease-ttl", str(lease_ttl)
+                f"domains.{name}",
+                "--gateway",
+                self.address,
+                "--lease-ttl",
+                str(lease_ttl),
+                "--certs",
+                str(self.certs),
             ),
             self.state_dir / "logs",
         )
@@ -54,6 +68,7 @@ class Federation:
             timeout=60,
             check=False,
             input=input_text,
+            env={**os.environ, CERTS_ENV: str(self.certs)},
         )
 
     def live_domains(self, *callers: str) -> dict[str, Any]:
@@ -80,7 +95,13 @@ class Federation:
 
 @contextmanager
 def running_federation(state: Path) -> Iterator[Federation]:
-    """Starts a gateway on port 0 with fast leases; stops it and every domain on exit."""
+    """Starts a gateway on port 0 with fast leases; stops it and every domain on exit.
+
+    Everything runs with mTLS: a fresh CA and certificates in `<state>/certs`, where
+    the gateway looks by default.
+    """
+    certs = state / "certs"
+    dev_ca.issue_federation(certs, IDENTITIES)
     ready = state / "gateway.addr"
     gateway = processes.start(
         "gateway",
@@ -97,10 +118,11 @@ def running_federation(state: Path) -> Iterator[Federation]:
         state / "logs",
         env={"FEDGATE_LEASE__MIN_TTL": "0.5", "FEDGATE_LEASE__REAPER_INTERVAL": "0.1"},
     )
-    fed = Federation(address="", state_dir=state, gateway=gateway)
+    fed = Federation(address="", state_dir=state, gateway=gateway, certs=certs)
+    cli = Credentials.load(certs, "cli")
     try:
         fed.address = processes.wait_ready_file(gateway, ready)
-        processes.wait_for(gateway, lambda: processes.is_serving(fed.address), "SERVING")
+        processes.wait_for(gateway, lambda: processes.is_serving(fed.address, "", cli), "SERVING")
         yield fed
     finally:
         processes.stop([gateway, *fed.children])

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import processes
+from gateway.identity import dev_ca
+from gateway.identity.credentials import CERTS_ENV
 
 from .conftest import Federation
 
@@ -116,13 +118,15 @@ def test_bad_input_gets_a_one_line_error(
     assert "Traceback" not in done.stderr
 
 
-def test_unreachable_gateway_is_a_clear_error() -> None:
+def test_unreachable_gateway_is_a_clear_error(tmp_path: Path) -> None:
+    dev_ca.issue_federation(tmp_path, ("cli",))
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "domains", "list", "--gateway", "127.0.0.1:1"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, CERTS_ENV: str(tmp_path)},
     )
     assert done.returncode == 1
     assert "UNAVAILABLE" in done.stderr

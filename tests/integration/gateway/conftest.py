@@ -12,15 +12,21 @@ from pydantic import BaseModel, Field
 
 from domains.sdk import Domain, GatewayClient, TaskContext
 from domains.sdk.testing import eventually
+from gateway.identity.credentials import INSECURE_ENV
 from gateway.server import GatewayApp, build_gateway
-from gateway.settings import LeaseSettings, PolicySettings, RoutingSettings, Settings
+from gateway.settings import LeaseSettings, PolicySettings, RoutingSettings, Settings, TlsSettings
 
 ALLOW_ALL = Path(__file__).with_name("policies")
 """Seed policy folder: every principal may invoke anything and register itself."""
 
 
 def gateway_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -> Settings:
-    """Settings for a test gateway: port 0, its own state folder, fast leases."""
+    """Settings for a test gateway: port 0, its own state folder, fast leases.
+
+    Insecure (plaintext, identity asserted in metadata) unless `tls` says otherwise:
+    a test-only choice, so these tests exercise the gateway's logic in isolation;
+    `test_identity_mtls.py` runs the gateway with real mTLS.
+    """
     return Settings(
         listen="127.0.0.1:0",
         state_dir=tmp_path / "state",
@@ -29,8 +35,18 @@ def gateway_settings(tmp_path: Path, database_url: str = "", **overrides: Any) -
         routing=RoutingSettings(max_depth=overrides.pop("max_depth", 8)),
         grace_period=0.0,
         policy=overrides.pop("policy", PolicySettings(seed_dir=ALLOW_ALL)),
+        tls=overrides.pop("tls", TlsSettings(insecure=True)),
         **overrides,
     )
+
+
+@pytest.fixture(autouse=True)
+def _insecure_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDK clients and domain servers here default to insecure mode (a test-only choice).
+
+    Tests that exercise mTLS pass credentials explicitly, which wins over this.
+    """
+    monkeypatch.setenv(INSECURE_ENV, "1")
 
 
 @pytest.fixture
@@ -50,7 +66,7 @@ async def gateway(settings: Settings) -> AsyncIterator[GatewayApp]:
 
 @pytest.fixture
 async def client(gateway: GatewayApp) -> AsyncIterator[GatewayClient]:
-    async with GatewayClient(gateway.address, domain="caller") as c:
+    async with GatewayClient(gateway.address, domain="caller", insecure=True) as c:
         yield c
 
 

@@ -10,6 +10,7 @@ import pytest
 from domains.sdk import DomainServer
 from domains.sdk.testing import serve_in_process
 from federation.v1 import gateway_pb2_grpc as gw_grpc
+from gateway.identity.credentials import INSECURE_ENV
 from tests.integration.sdk.fake_gateway import FakeGatewayRegistry
 from tests.integration.sdk.sample_domain import Probe, build_domain
 
@@ -20,6 +21,15 @@ class RunningFake:
     def __init__(self, fake: FakeGatewayRegistry, address: str) -> None:
         self.fake = fake
         self.address = address
+
+
+@pytest.fixture(autouse=True)
+def _insecure_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDK clients and domain servers here default to insecure mode (a test-only choice).
+
+    Tests that exercise mTLS pass credentials explicitly, which wins over this.
+    """
+    monkeypatch.setenv(INSECURE_ENV, "1")
 
 
 @pytest.fixture

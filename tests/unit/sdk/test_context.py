@@ -48,7 +48,7 @@ async def test_call_without_gateway_is_a_clear_error() -> None:
 
 async def test_call_after_the_deadline_fails_without_calling() -> None:
     # The client never opens a channel: the deadline check comes first.
-    gateway = GatewayClient("127.0.0.1:1", domain="finance")
+    gateway = GatewayClient("127.0.0.1:1", domain="finance", insecure=True)
     ctx, _ = local_context(gateway=gateway, deadline=timedelta(seconds=-1))
 
     with pytest.raises(DeadlineExceeded):
