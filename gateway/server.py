@@ -13,6 +13,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -27,18 +28,21 @@ from gateway.audit.writer import DurableAuditSink
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.circuit_breaker import BreakerBoard, BreakerPolicy
 from gateway.core.endpoint_health import EjectionPolicy, EndpointHealth
+from gateway.core.idempotency import IdempotencyStep, IdempotencyStore
 from gateway.core.invoke_steps import (
     AuditOutcomeStep,
     AuditRequestStep,
     CallChainStep,
     InvokeStep,
     PolicyStep,
+    QuotaStep,
     ResolveStep,
     ValidateStep,
 )
 from gateway.core.lease import LeasePolicy
 from gateway.core.pipeline import InvokePipeline
 from gateway.core.ports import AuditSink, PolicyDecider, RegistryStore
+from gateway.core.quota import QuotaBook, Rate
 from gateway.core.registry import Registry
 from gateway.core.retry_policy import RetryPolicy
 from gateway.core.router import Router
@@ -54,11 +58,15 @@ from gateway.services.health_prober import HealthProber
 from gateway.services.identity import IdentityInterceptor
 from gateway.services.policy_service import PolicyService
 from gateway.services.tls import INSECURE_WARNING, gateway_credentials, server_credentials
-from gateway.settings import Settings
+from gateway.settings import RateSettings, Settings
 from gateway.store.database import migrate, open_engine
+from gateway.store.idempotency_store import SqlIdempotencyStore
 from gateway.store.registry_store import SqlRegistryStore
 
 log = logging.getLogger(__name__)
+
+KEY_PURGE_INTERVAL = 60.0
+"""Seconds between purges of expired idempotency keys."""
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].full_name
 POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
@@ -79,6 +87,8 @@ class GatewayApp:
     """Routing state (health, breakers) of this gateway."""
     prober: HealthProber | None = None
     """Active health checks of endpoints (None: off)."""
+    idempotency: IdempotencyStore | None = None
+    """Idempotency keys (None: keys are passed to domains but not remembered)."""
     engine: Engine | None = None
     """The database engine the gateway opened itself (disposed on stop)."""
     audit_writer: DurableAuditSink | None = None
@@ -149,8 +159,13 @@ class GatewayApp:
 
     async def _reap_forever(self) -> None:
         interval = self.settings.lease.reaper_interval
+        next_purge = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
+            if self.idempotency is not None and loop.time() >= next_purge:
+                next_purge = loop.time() + KEY_PURGE_INTERVAL
+                await self._purge_keys(self.idempotency)
             try:
                 expired = await self.registry.reap()
             except GatewayError as exc:
@@ -175,6 +190,18 @@ class GatewayApp:
                 ]
             )
 
+    async def _purge_keys(self, idempotency: IdempotencyStore) -> None:
+        now = self.registry.now()
+        try:
+            purged = await asyncio.get_running_loop().run_in_executor(
+                self.store_executor, lambda: idempotency.purge_expired(now=now)
+            )
+        except GatewayError as exc:
+            log.warning("idempotency key purge: %s", exc.message)
+            return
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
+
     async def _probe_forever(self) -> None:
         assert self.prober is not None
         while True:
@@ -188,6 +215,7 @@ def build_gateway(
     store: RegistryStore | None = None,
     policy: PolicyDecider | None = None,
     audit: AuditSink | None = None,
+    idempotency: IdempotencyStore | None = None,
 ) -> GatewayApp:
     """Builds the gateway from settings; parts may be passed in to replace the defaults.
 
@@ -203,6 +231,7 @@ def build_gateway(
         engine = open_engine(settings.effective_database_url)
         migrate(engine)
         store = store or SqlRegistryStore(engine)
+        idempotency = idempotency or SqlIdempotencyStore(engine)
     policy_runtime: PolicyRuntime | None = None
     if policy is None:
         assert engine is not None
@@ -255,6 +284,18 @@ def build_gateway(
     )
     steps: list[InvokeStep] = [
         AuditOutcomeStep(audit),
+        QuotaStep(_quota_book(settings)),
+        *(
+            [
+                IdempotencyStep(
+                    idempotency,
+                    ttl=timedelta(seconds=settings.routing.idempotency_ttl),
+                    executor=store_executor,
+                )
+            ]
+            if idempotency is not None
+            else []
+        ),
         ResolveStep(registry),
         ValidateStep(InputValidator()),
         CallChainStep(TaskTable(), router, max_depth=settings.routing.max_depth),
@@ -302,7 +343,25 @@ def build_gateway(
         store_executor=store_executor,
         router=router,
         prober=prober,
+        idempotency=idempotency,
         credentials=credentials,
+    )
+
+
+def _quota_book(settings: Settings) -> QuotaBook:
+    quotas = settings.quotas
+
+    def rate(r: RateSettings) -> Rate:
+        return Rate(per_second=r.per_second, burst=r.burst)
+
+    pairs: dict[tuple[str, str], Rate] = {}
+    for key, limit in quotas.per_pair.items():
+        caller, _, target = key.partition("->")
+        pairs[(caller, target)] = rate(limit)
+    return QuotaBook(
+        per_caller={caller: rate(r) for caller, r in quotas.per_caller.items()},
+        per_pair=pairs,
+        default_per_caller=rate(quotas.default_per_caller) if quotas.default_per_caller else None,
     )
 
 

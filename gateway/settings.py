@@ -43,6 +43,9 @@ class RoutingSettings(BaseModel):
     default_timeout: float = Field(
         30.0, gt=0, description="Deadline (seconds) when neither caller nor capability sets one."
     )
+    idempotency_ttl: float = Field(
+        86400.0, gt=0, description="Seconds an idempotency key and its outcome are kept."
+    )
 
 
 class ResilienceSettings(BaseModel):
@@ -143,6 +146,40 @@ class AuditSettings(BaseModel):
         return self.content_key or state_dir / "audit-content.key"
 
 
+class RateSettings(BaseModel):
+    """A token bucket: sustained calls per second and the burst above it."""
+
+    per_second: float = Field(gt=0, description="Sustained calls per second.")
+    burst: float = Field(ge=1, description="Calls allowed at once above the sustained rate.")
+
+
+class QuotaSettings(BaseModel):
+    """Rate limits on Invoke. Empty: no limits.
+
+    In TOML: `[quotas.per_caller.support]` and `[quotas.per_pair."support->finance"]`,
+    each with `per_second` and `burst`.
+    """
+
+    default_per_caller: RateSettings | None = Field(
+        None, description="Limit for every caller domain without its own entry."
+    )
+    per_caller: dict[str, RateSettings] = Field(
+        default_factory=dict, description="Limits by caller domain."
+    )
+    per_pair: dict[str, RateSettings] = Field(
+        default_factory=dict, description='Limits by "caller->target" domain pair.'
+    )
+
+    @field_validator("per_pair")
+    @classmethod
+    def _check_pairs(cls, value: dict[str, RateSettings]) -> dict[str, RateSettings]:
+        for key in value:
+            caller, sep, target = key.partition("->")
+            if not sep or not caller or not target:
+                raise ValueError(f'quota pair {key!r} must look like "caller->target"')
+        return value
+
+
 class TlsSettings(BaseModel):
     """Mutual TLS: the gateway's certificate, the CA it trusts, and who may call.
 
@@ -192,6 +229,7 @@ class Settings(BaseSettings):
     lease: LeaseSettings = LeaseSettings()
     routing: RoutingSettings = RoutingSettings()
     resilience: ResilienceSettings = ResilienceSettings()
+    quotas: QuotaSettings = QuotaSettings()
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
     policy: PolicySettings = PolicySettings()
     audit: AuditSettings = AuditSettings()

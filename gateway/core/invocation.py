@@ -40,6 +40,10 @@ class Invocation:
     task: TaskInfo | None = None
     decision: Decision | None = None
     started_ns: int = field(default=0)
+    replayed: bool = False
+    """True when an idempotency key's stored outcome answered instead of a new run."""
+    dispatched: bool = False
+    """True once the request was handed to a domain (it may have acted on it)."""
     fallback_from: CapabilityTarget | None = None
     """The capability first asked for, when a fallback took over (`target` is the fallback)."""
     fallback_reason: str = ""

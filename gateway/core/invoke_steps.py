@@ -193,6 +193,8 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
     if task is not None:
         attributes["depth"] = task.depth
         attributes["parent_task_id"] = task.parent_task_id
+    if invocation.replayed:
+        attributes["replayed"] = True
     if invocation.fallback_from is not None:
         attributes["fallback_for"] = str(invocation.fallback_from)
         attributes["fallback_reason"] = invocation.fallback_reason

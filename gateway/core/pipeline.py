@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from gateway.core.idempotency import Replay, replayed_task
 from gateway.core.invocation import Invocation, Outcome
 from gateway.core.invoke_steps import InvokeStep
 from gateway.core.models import CapabilityTarget, TaskError, TaskState, TaskUpdate
@@ -51,26 +52,17 @@ class InvokePipeline:
         entered: list[InvokeStep] = []
         routing = _Routing()
         try:
-            for step in self._steps:
-                await step.before(invocation)
-                entered.append(step)
-            yield TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
             try:
-                async for update in self._route(invocation, routing):
-                    yield update
-            except DomainUnavailable as exc:
-                fallback = invocation.require_capability().fallback
-                # A target that already reported progress was reached: running the
-                # fallback too could do the work twice.
-                if fallback is None or routing.progressed:
-                    raise
-                yield TaskUpdate(
-                    state=TaskState.WORKING,
-                    message=f"{invocation.target} unavailable ({exc.message}); "
-                    f"falling back to {fallback}",
-                )
-                await self._redirect(invocation, fallback, exc.message)
-                async for update in self._route(invocation, routing):
+                for step in self._steps:
+                    await step.before(invocation)
+                    entered.append(step)
+            except Replay as replay:
+                # The idempotency key already has an outcome: answer it, run nothing.
+                invocation.task = replayed_task(invocation, replay.outcome)
+                invocation.replayed = True
+                routing.final = replay.outcome.final
+            else:
+                async for update in self._dispatch(invocation, routing):
                     yield update
         except GatewayError as exc:
             await self._finish(entered, invocation, Outcome(error=exc))
@@ -83,6 +75,29 @@ class InvokePipeline:
         done = routing.final or _NO_FINAL
         await self._finish(entered, invocation, Outcome(final=done))
         yield done
+
+    async def _dispatch(
+        self, invocation: Invocation, routing: _Routing
+    ) -> AsyncIterator[TaskUpdate]:
+        yield TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
+        invocation.dispatched = True
+        try:
+            async for update in self._route(invocation, routing):
+                yield update
+        except DomainUnavailable as exc:
+            fallback = invocation.require_capability().fallback
+            # A target that already reported progress was reached: running the
+            # fallback too could do the work twice.
+            if fallback is None or routing.progressed:
+                raise
+            yield TaskUpdate(
+                state=TaskState.WORKING,
+                message=f"{invocation.target} unavailable ({exc.message}); "
+                f"falling back to {fallback}",
+            )
+            await self._redirect(invocation, fallback, exc.message)
+            async for update in self._route(invocation, routing):
+                yield update
 
     async def _route(self, invocation: Invocation, routing: _Routing) -> AsyncIterator[TaskUpdate]:
         # Yields the non-final updates; the final one is kept in `routing` (held back).
