@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli.audit_commands import audit_app
 from gateway.cli.certs import certs_app
 from gateway.cli.client_commands import call_command, domains_app
 from gateway.cli.demo import demo_command
@@ -22,6 +23,7 @@ app.command("demo")(demo_command)
 app.add_typer(domains_app, name="domains")
 app.add_typer(policy_app, name="policy")
 app.add_typer(certs_app, name="certs")
+app.add_typer(audit_app, name="audit")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class SqlAuditStore:
         # Inserts go to the driver directly: SQLAlchemy's per-row parameter
         # processing would cost more than hashing the record.
         marker = "%s" if self._postgres else "?"
-        names = ", ".join(c.name for c in _RECORD_COLUMNS)
+        names = self._column_names = ", ".join(c.name for c in _RECORD_COLUMNS)
         self._insert_sql = (
             f"INSERT INTO {audit_records.name} ({names}) "
             f"VALUES ({', '.join(marker for _ in _RECORD_COLUMNS)})"
@@ -320,12 +320,19 @@ class SqlAuditStore:
                     sa.select(audit_checkpoints).order_by(audit_checkpoints.c.size)
                 ).mappings()
             ]
+            # Straight from the driver: SQLAlchemy's per-value result processing
+            # would cost more than hashing the record.
+            marker = "%s" if self._postgres else "?"
+            sql = (
+                f"SELECT {self._column_names} FROM {audit_records.name} "
+                f"WHERE seq > {marker} ORDER BY seq LIMIT {int(chunk)}"
+            )
+            convert = _record_from_postgres if self._postgres else _record_from_sqlite
             after = -1
-            query = sa.select(*_RECORD_COLUMNS).order_by(audit_records.c.seq).limit(chunk)
             while True:
-                rows = conn.execute(query.where(audit_records.c.seq > after)).all()
+                rows = conn.exec_driver_sql(sql, (after,)).all()
                 for row in rows:
-                    yield record_from_row(row)
+                    yield convert(row)
                 if len(rows) < chunk:
                     return
                 after = rows[-1][0]
@@ -446,6 +453,28 @@ def record_from_row(row: Sequence[Any]) -> AuditRecord:
         bytes(leaf),
         bytes(chain),
     )
+
+
+def _record_from_sqlite(row: Sequence[Any]) -> AuditRecord:
+    # SQLite keeps UTCDateTime values as UTC text, "YYYY-MM-DD HH:MM:SS.ffffff".
+    values = list(row)
+    values[3] = _sqlite_datetime(values[3])
+    values[4] = _sqlite_datetime(values[4])
+    return record_from_row(values)
+
+
+def _record_from_postgres(row: Sequence[Any]) -> AuditRecord:
+    return record_from_row(row)
+
+
+def _sqlite_datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    # Not what the writer stored; an impossible time makes the leaf hash differ.
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def _head_from_row(row: Any) -> LogHead:

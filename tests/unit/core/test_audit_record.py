@@ -8,6 +8,8 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.audit_log import LogHead, append, pending
@@ -176,3 +178,63 @@ def test_pending_cleans_and_bounds_fields() -> None:
     assert item.classifications == ("public", "restricted")
     with pytest.raises(ValueError, match="naive"):
         pending(AuditEvent(type=EventType.TASK_FINISHED, caller_time=datetime(2026, 1, 1)))
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strings=st.lists(_text, min_size=13, max_size=13),
+    numbers=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=3, max_size=3),
+    classifications=st.lists(_text, max_size=3),
+    micros=st.integers(0, 10**12),
+)
+def test_the_fast_canonical_form_is_sorted_key_json(
+    strings: list[str], numbers: list[int], classifications: list[str], micros: int
+) -> None:
+    record = AuditRecord(
+        seq=abs(numbers[0]),
+        event_id=strings[0],
+        event_type=strings[1],
+        caller_time=T0 + timedelta(microseconds=micros),
+        log_time=T0 - timedelta(microseconds=micros),
+        trace_id=strings[2],
+        span_id=strings[3],
+        parent_span_id=strings[4],
+        actor=strings[5],
+        source_domain=strings[6],
+        target_domain=strings[7],
+        capability=strings[8],
+        decision=strings[9],
+        rule=strings[10],
+        policy_version=numbers[1],
+        outcome=strings[11],
+        duration_us=numbers[2],
+        classifications=tuple(classifications),
+        attributes=canonical_attributes({"k": strings[12]}),
+    )
+    reference = {
+        "actor": record.actor,
+        "attributes": json.loads(record.attributes),
+        "caller_time": format_time(record.caller_time),
+        "capability": record.capability,
+        "classifications": list(record.classifications),
+        "decision": record.decision,
+        "duration_us": record.duration_us,
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "log_time": format_time(record.log_time),
+        "outcome": record.outcome,
+        "parent_span_id": record.parent_span_id,
+        "policy_version": record.policy_version,
+        "rule": record.rule,
+        "seq": record.seq,
+        "source_domain": record.source_domain,
+        "span_id": record.span_id,
+        "target_domain": record.target_domain,
+        "trace_id": record.trace_id,
+        "v": FORMAT_VERSION,
+    }
+    expected = json.dumps(reference, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_form(record) == expected.encode()
