@@ -49,6 +49,12 @@ def main(domain: Domain, argv: list[str] | None = None) -> None:
         help=f"plaintext, no certificates: local experiments only, never in production "
         f"(also ${INSECURE_ENV}=1)",
     )
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="append one line per task run to this file (proves nothing ran twice)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -70,5 +76,6 @@ def main(domain: Domain, argv: list[str] | None = None) -> None:
             lease_ttl=args.lease_ttl,
             credentials=credentials,
             insecure=args.insecure,
+            journal=args.journal,
         )
     )

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -64,7 +65,12 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
     """Serves one domain's capabilities to the gateway."""
 
     def __init__(
-        self, domain: Domain, *, gateway: GatewayClient | None = None, only_caller: str = ""
+        self,
+        domain: Domain,
+        *,
+        gateway: GatewayClient | None = None,
+        only_caller: str = "",
+        journal: Path | None = None,
     ) -> None:
         """Creates the service.
 
@@ -75,8 +81,12 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
             only_caller: SPIFFE ID (of the gateway) that alone may run and cancel tasks,
                 checked against the verified client certificate; empty accepts any
                 caller (insecure mode, tests).
+            journal: File that gets one line per task whose handler starts
+                (`task_id capability idempotency_key`): a domain-side record to prove
+                that no task ran twice. None keeps no journal.
         """
         self.domain = domain
+        self._journal = journal
         self._gateway = gateway
         self._only_caller = only_caller.encode()
         self._running: dict[str, _Running] = {}
@@ -206,6 +216,10 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         self, admitted: _Admitted, ctx: TaskContext, queue: asyncio.Queue[TaskUpdate]
     ) -> None:
         task = admitted.task
+        if self._journal is not None:
+            # One short append per task; small enough to do on the loop.
+            with self._journal.open("a") as journal:
+                journal.write(f"{task.task_id} {task.target} {task.idempotency_key or '-'}\n")
         try:
             final = await self._outcome(admitted, ctx)
         except asyncio.CancelledError:

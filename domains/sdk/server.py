@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -65,6 +66,7 @@ class DomainServer:
         retry_backoff: float = 0.2,
         credentials: Credentials | None = None,
         insecure: bool = False,
+        journal: Path | None = None,
     ) -> None:
         """Creates a server; nothing is bound until `start`.
 
@@ -83,6 +85,7 @@ class DomainServer:
             credentials: The domain's certificate, key and CA; None loads them from
                 the certificates folder (`$FEDGATE_CERTS`, else `.fedgate/certs`).
             insecure: Plaintext, no certificates: local experiments and tests only.
+            journal: File that gets one line per task run (see `OrchestratorService`).
 
         Raises:
             ValueError: A gateway is given, `listen` binds every interface and no
@@ -107,6 +110,7 @@ class DomainServer:
         self._advertise = advertise
         self._lease_ttl = None if lease_ttl is None else timedelta(seconds=lease_ttl)
         self._retry_backoff = retry_backoff
+        self._journal = journal
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
         self._port = 0
@@ -156,7 +160,7 @@ class DomainServer:
             "" if self.credentials is None else str(gateway_id(self.credentials.trust_domain))
         )
         self.service = OrchestratorService(
-            self.domain, gateway=self.gateway, only_caller=only_caller
+            self.domain, gateway=self.gateway, only_caller=only_caller, journal=self._journal
         )
         server = grpc.aio.server(options=_SERVER_OPTIONS)
         orch_grpc.add_DomainOrchestratorServicer_to_server(self.service, server)
@@ -231,6 +235,7 @@ async def run_domain(
     grace: float = 5.0,
     credentials: Credentials | None = None,
     insecure: bool = False,
+    journal: Path | None = None,
 ) -> None:
     """Serves a domain until SIGINT or SIGTERM, then shuts down cleanly.
 
@@ -251,6 +256,7 @@ async def run_domain(
         credentials: The domain's certificate, key and CA; None loads them from the
             certificates folder (`$FEDGATE_CERTS`, else `.fedgate/certs`).
         insecure: Plaintext, no certificates: local experiments only.
+        journal: File that gets one line per task run (see `OrchestratorService`).
     """
     server = DomainServer(
         domain,
@@ -260,6 +266,7 @@ async def run_domain(
         lease_ttl=lease_ttl,
         credentials=credentials,
         insecure=insecure,
+        journal=journal,
     )
     await server.start()
     stopping = asyncio.Event()

@@ -39,7 +39,9 @@ class Federation:
     children: list[processes.Child] = field(default_factory=list)
     """Every process started, including ones that were killed and replaced."""
 
-    def start_domain(self, name: str, lease_ttl: float = 1.0) -> processes.Child:
+    def start_domain(
+        self, name: str, lease_ttl: float = 1.0, extra: tuple[str, ...] = ()
+    ) -> processes.Child:
         child = processes.start(
             f"{name}-{len(self.children)}",
             processes.python_module(
@@ -50,6 +52,7 @@ class Federation:
                 str(lease_ttl),
                 "--certs",
                 str(self.certs),
+                *extra,
             ),
             self.state_dir / "logs",
         )
