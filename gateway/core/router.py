@@ -104,9 +104,15 @@ class Router:
                 raise
             finally:
                 if not settled:
-                    # Canceled by the caller (or no final event): no verdict on the endpoint,
-                    # but a half-open trial slot must not stay taken.
-                    breaker.abandon()
+                    if self._remaining(invocation) <= 0:
+                        # Canceled because the deadline ran out while the endpoint said
+                        # nothing: a hanging endpoint counts as failing.
+                        breaker.record(False)
+                        self.health.record_call(address, False)
+                    else:
+                        # Canceled by the caller: no verdict on the endpoint, but a
+                        # half-open trial slot must not stay taken.
+                        breaker.abandon()
             return
 
     async def _attempt(

@@ -7,6 +7,7 @@ endpoint is up but failing); `serving` drives its grpc.health.v1 status.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +30,7 @@ SERVICE = "federation.v1.DomainOrchestrator"
 class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
     name: str
     sick: bool = False
+    hang: bool = False
     executions: int = 0
     refusals: int = 0
     server: grpc.aio.Server | None = None
@@ -41,6 +43,9 @@ class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
         if self.sick:
             self.refusals += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.address} is sick")
+        if self.hang:
+            self.refusals += 1
+            await asyncio.Event().wait()  # never answers; the caller's deadline decides
         self.executions += 1
         yield pb.TaskEvent(
             task_id=request.task.task_id,

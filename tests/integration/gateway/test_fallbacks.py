@@ -14,7 +14,7 @@ from domains.sdk.testing import eventually, serve_in_process
 from federation.v1 import common_pb2 as pb
 from gateway.core.decision import Action, Decision
 from gateway.core.models import Principal
-from gateway.errors import DomainUnavailable, PolicyDenied
+from gateway.errors import DeadlineExceeded, DomainUnavailable, PolicyDenied
 from gateway.server import GatewayApp, build_gateway
 from gateway.settings import ResilienceSettings
 
@@ -185,3 +185,25 @@ async def test_the_fallback_needs_its_own_policy_decision(tmp_path: Path) -> Non
         await primary.stop()
         await app.stop(0)
     assert backup.calls == 0  # type: ignore[attr-defined]
+
+
+async def test_a_hanging_primary_times_out_opens_its_circuit_and_the_fallback_serves(
+    gateway: GatewayApp,
+) -> None:
+    primary = FlakyDomain("primary", hang=True)
+    await primary.start(gateway.address, idempotent=False, fallback=BACKUP)
+    try:
+        async with (
+            serve_in_process(backup_domain(), gateway=gateway.address),
+            GatewayClient(gateway.address, domain="caller") as client,
+        ):
+            await wait_live(client, "primary", "backup")
+            for _ in range(2):  # the breaker's minimum: both calls hang until the deadline
+                with pytest.raises(DeadlineExceeded):
+                    await client.invoke("primary/work", {}, timeout=0.3)
+            result = await client.invoke("primary/work", {}, timeout=5)
+    finally:
+        await primary.stop()
+    assert result.output_or_raise() == {"served_by": "backup"}
+    assert "circuit open" in result.fallback_reason
+    assert primary.refusals == 2  # the third call never reached the hanging primary
