@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv proto lint format typecheck test unit demo bench clean
+.PHONY: venv proto lint format typecheck test unit demo bench bench-policy clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.policy
+
+bench-policy: $(STAMP)
+	$(BIN)/python -m bench.policy
 
 clean:
 	rm -rf $(VENV) .fedgate-demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

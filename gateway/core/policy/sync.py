@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from gateway.core.clock import utcnow
 from gateway.core.policy.casbin_policy import CasbinPolicy
+from gateway.core.policy.compiled import CompiledPolicy, paused_gc
 from gateway.core.policy.ports import ChangeListener, PolicyStore
 from gateway.core.policy.rules import PolicyRule
 from gateway.errors import GatewayError
@@ -53,6 +54,18 @@ def open_policy(
     return CasbinPolicy(
         model_text, policy_set.rules, version=policy_set.version, cache_size=cache_size
     )
+
+
+def load_and_compile(policy: CasbinPolicy, store: PolicyStore) -> CompiledPolicy:
+    """Reads the store's rules and compiles them for `policy`, not yet installed (blocking).
+
+    The cyclic garbage collector is paused throughout: reading and building create
+    a million long-lived objects, and full collections over a large live policy
+    would cost more than the work and hold the interpreter for long stretches.
+    """
+    with paused_gc():
+        policy_set = store.load()
+        return policy.compile(policy_set.rules, policy_set.version)
 
 
 class PolicySync:
@@ -91,10 +104,7 @@ class PolicySync:
             stored = await asyncio.to_thread(self.store.current_version)
             if stored == self.policy.version:
                 return stored
-            policy_set = await asyncio.to_thread(self.store.load)
-            compiled = await asyncio.to_thread(
-                self.policy.compile, policy_set.rules, policy_set.version
-            )
+            compiled = await asyncio.to_thread(load_and_compile, self.policy, self.store)
             # The store is the truth: install what it holds even if its version went
             # down (a restored database), but never re-install the live version.
             if compiled.version != self.policy.version:
