@@ -78,7 +78,9 @@ def client_credentials(caller: str, certs: Path, insecure: bool) -> Credentials 
     Exits with a one-line error that says how to create missing certificates.
     """
     if insecure:
-        errors.print(f"[bold yellow]warning:[/] {INSECURE_WARNING}", highlight=False)
+        errors.print(
+            f"[bold yellow]warning:[/] {INSECURE_WARNING}", highlight=False, soft_wrap=True
+        )
         return None
     try:
         return Credentials.load(certs, caller)

@@ -68,7 +68,7 @@ def serve_command(
     except ValidationError as exc:
         fail(f"invalid configuration: {exc}")
     if settings.tls.insecure:
-        errors.print(f"[bold red]WARNING:[/] {INSECURE_WARNING}", highlight=False)
+        errors.print(f"[bold red]WARNING:[/] {INSECURE_WARNING}", highlight=False, soft_wrap=True)
     from gateway.server import serve
 
     try:

@@ -1,8 +1,8 @@
 """gRPC metadata keys the federation uses, in one place for gateway, SDK and CLI.
 
 Gateway -> domain (`Execute`): trace, task, parent task and call path of the task.
-Domain -> gateway (nested `Invoke`): the SDK echoes the call path it was given,
-and names its caller domain and acting agent.
+Domain -> gateway (nested `Invoke`): the SDK echoes the call path it was given and
+names its acting agent (and, in insecure mode only, its domain).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ CALL_PATH = "fedgate-call-path"
 """Comma-separated `domain/capability` chain from the root task down to this one."""
 
 CALLER_DOMAIN = "fedgate-caller-domain"
-"""The calling domain. Until mTLS is on (see the identity issue) this is self-asserted."""
+"""The calling domain, asserted. Only insecure mode takes it as the identity; with mTLS the
+certificate proves the domain and a value naming another domain is refused."""
 
 CALLER_AGENT = "fedgate-agent"
 """Agent acting inside the caller's domain, `agent/<name>`."""
