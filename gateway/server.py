@@ -314,6 +314,7 @@ def build_gateway(
         GatewayService(registry, pipeline, audit, policy=policy), server
     )
     if policy_runtime is not None:
+        policy_runtime.admin.audit = audit  # admin decisions and changes go on the trail
         policy_pb2_grpc.add_PolicyAdminServicer_to_server(
             PolicyService(policy_runtime.admin), server
         )

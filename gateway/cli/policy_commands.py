@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +27,13 @@ from domains.sdk import GatewayClient
 from domains.sdk.gateway_client import translate_rpc_errors
 from federation.v1 import policy_pb2 as pol
 from federation.v1 import policy_pb2_grpc as pol_grpc
-from gateway.cli.client_commands import CALLER_OPTION, GATEWAY_OPTION, run_client
+from gateway.cli.client_commands import (
+    CALLER_OPTION,
+    CERTS_OPTION,
+    GATEWAY_OPTION,
+    INSECURE_OPTION,
+    run_client,
+)
 from gateway.cli.output import console, fail, print_json, print_table
 from gateway.core.decision import Action
 from gateway.core.policy import (
@@ -74,9 +81,17 @@ DATABASE_OPTION = typer.Option(
 )
 
 
-def _admin(
-    gateway: str, caller: str, work: Callable[[pol_grpc.PolicyAdminAsyncStub], Awaitable[T]]
-) -> T:
+@dataclass(frozen=True)
+class Gateway:
+    """How to reach the gateway and whom to call as (the CLI's client options)."""
+
+    address: str
+    caller: str
+    certs: Path
+    insecure: bool
+
+
+def _admin(gateway: Gateway, work: Callable[[pol_grpc.PolicyAdminAsyncStub], Awaitable[T]]) -> T:
     """Runs `work` with a PolicyAdmin stub on the CLI's gateway channel; errors exit 1/2."""
 
     async def with_stub(client: GatewayClient) -> T:
@@ -87,7 +102,13 @@ def _admin(
         with translate_rpc_errors():
             return await work(stub)
 
-    return run_client(gateway, caller, with_stub)
+    return run_client(
+        gateway.address,
+        gateway.caller,
+        with_stub,
+        certs=gateway.certs,
+        insecure=gateway.insecure,
+    )
 
 
 def _rule_from_args(tokens: list[str]) -> PolicyRule:
@@ -144,8 +165,7 @@ def _decide(
     action: str,
     *,
     explain: bool,
-    gateway: str,
-    caller: str,
+    gateway: Gateway,
     offline: bool,
     policies: Path | None,
     database_url: str | None,
@@ -168,11 +188,7 @@ def _decide(
             version=decision.policy_version,
         )
     request = pol.CheckRequest(subject=subject, domain=domain, object=obj, action=act.value)
-    return _admin(
-        gateway,
-        caller,
-        lambda stub: stub.Explain(request) if explain else stub.Check(request),
-    )
+    return _admin(gateway, lambda stub: stub.Explain(request) if explain else stub.Check(request))
 
 
 def _explanation_to_proto(explanation: Explanation) -> pol.CheckResponse:
@@ -235,6 +251,8 @@ def check_command(
     action: str = ACTION_ARG,
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     offline: bool = OFFLINE_OPTION,
     policies: Path | None = POLICIES_OPTION,
     database_url: str | None = DATABASE_OPTION,
@@ -247,8 +265,7 @@ def check_command(
         obj,
         action,
         explain=False,
-        gateway=gateway,
-        caller=caller,
+        gateway=Gateway(gateway, caller, certs, insecure),
         offline=offline,
         policies=policies,
         database_url=database_url,
@@ -264,6 +281,8 @@ def explain_command(
     action: str = ACTION_ARG,
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     offline: bool = OFFLINE_OPTION,
     policies: Path | None = POLICIES_OPTION,
     database_url: str | None = DATABASE_OPTION,
@@ -276,8 +295,7 @@ def explain_command(
         obj,
         action,
         explain=True,
-        gateway=gateway,
-        caller=caller,
+        gateway=Gateway(gateway, caller, certs, insecure),
         offline=offline,
         policies=policies,
         database_url=database_url,
@@ -291,11 +309,15 @@ def list_command(
     ptype: str = typer.Option("", "--type", "-t", help="Only rules of this type: p, g, flow."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """List the stored rules (needs policy.admin on the domain, or on * for all)."""
     request = pol.ListPoliciesRequest(domain=domain, ptype=ptype)
-    reply = _admin(gateway, caller, lambda stub: stub.ListPolicies(request))
+    reply = _admin(
+        Gateway(gateway, caller, certs, insecure), lambda stub: stub.ListPolicies(request)
+    )
     if fmt is Format.json:
         print_json({"version": reply.version, "rules": [_rule_text(r) for r in reply.rules]})
         return
@@ -333,6 +355,8 @@ def add_command(
     rule: list[str] = typer.Argument(..., help="The rule: 'p, cli, risk, score, invoke' or words."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Add one rule (needs policy.admin on the rule's domain)."""
@@ -340,7 +364,9 @@ def add_command(
     request = pol.ChangePolicyRequest(
         rules=[pol.PolicyRule(ptype=parsed.ptype, values=parsed.values)]
     )
-    _print_change(_admin(gateway, caller, lambda stub: stub.AddPolicy(request)), fmt)
+    _print_change(
+        _admin(Gateway(gateway, caller, certs, insecure), lambda stub: stub.AddPolicy(request)), fmt
+    )
 
 
 @policy_app.command("remove")
@@ -348,6 +374,8 @@ def remove_command(
     rule: list[str] = typer.Argument(..., help="The rule: 'p, cli, risk, score, invoke' or words."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Remove one rule (needs policy.admin on the rule's domain)."""
@@ -355,7 +383,10 @@ def remove_command(
     request = pol.ChangePolicyRequest(
         rules=[pol.PolicyRule(ptype=parsed.ptype, values=parsed.values)]
     )
-    _print_change(_admin(gateway, caller, lambda stub: stub.RemovePolicy(request)), fmt)
+    _print_change(
+        _admin(Gateway(gateway, caller, certs, insecure), lambda stub: stub.RemovePolicy(request)),
+        fmt,
+    )
 
 
 @policy_app.command("import")
@@ -366,6 +397,8 @@ def import_command(
     ),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Import a policy file: add its missing rules, or --replace everything (one version)."""
@@ -378,7 +411,12 @@ def import_command(
     except GatewayError as exc:
         fail(exc.message, 2)
     request = pol.ImportPoliciesRequest(text=text, replace=replace)
-    _print_change(_admin(gateway, caller, lambda stub: stub.ImportPolicies(request)), fmt)
+    _print_change(
+        _admin(
+            Gateway(gateway, caller, certs, insecure), lambda stub: stub.ImportPolicies(request)
+        ),
+        fmt,
+    )
 
 
 @policy_app.command("export")
@@ -386,9 +424,14 @@ def export_command(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
 ) -> None:
     """Export every stored rule as a policy file (needs policy.admin on *)."""
-    reply = _admin(gateway, caller, lambda stub: stub.ExportPolicies(pol.ExportPoliciesRequest()))
+    reply = _admin(
+        Gateway(gateway, caller, certs, insecure),
+        lambda stub: stub.ExportPolicies(pol.ExportPoliciesRequest()),
+    )
     text = f"# fedgate shared policy, version {reply.version}\n{reply.text}"
     if output is None:
         sys.stdout.write(text)
@@ -406,11 +449,15 @@ def changes_command(
     limit: int = typer.Option(100, "--limit", help="Most changes to show (at most 1000)."),
     gateway: str = GATEWAY_OPTION,
     caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Show the change log: version, who, what, when (needs policy.admin on *)."""
     request = pol.ListChangesRequest(since_version=since, limit=limit)
-    reply = _admin(gateway, caller, lambda stub: stub.ListChanges(request))
+    reply = _admin(
+        Gateway(gateway, caller, certs, insecure), lambda stub: stub.ListChanges(request)
+    )
     if fmt is Format.json:
         sys.stdout.write(
             json.dumps(

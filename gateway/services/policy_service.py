@@ -89,7 +89,7 @@ class PolicyService(pol_grpc.PolicyAdminServicer):
         self, request: pol.CheckRequest, context: Context
     ) -> pol.CheckResponse:
         try:
-            explanation = self._check(request, context, explain=False)
+            explanation = await self._check(request, context, explain=False)
         except Exception as exc:
             await abort_for(context, exc)
         decision = explanation.decision
@@ -104,7 +104,7 @@ class PolicyService(pol_grpc.PolicyAdminServicer):
         self, request: pol.CheckRequest, context: Context
     ) -> pol.CheckResponse:
         try:
-            explanation = self._check(request, context, explain=True)
+            explanation = await self._check(request, context, explain=True)
         except Exception as exc:
             await abort_for(context, exc)
         return explanation_to_proto(explanation)
@@ -120,12 +120,14 @@ class PolicyService(pol_grpc.PolicyAdminServicer):
             await abort_for(context, exc)
         return pol.ListChangesResponse(changes=[change_to_proto(c) for c in changes])
 
-    def _check(self, request: pol.CheckRequest, context: Context, *, explain: bool) -> Explanation:
+    async def _check(
+        self, request: pol.CheckRequest, context: Context, *, explain: bool
+    ) -> Explanation:
         caller = caller_of(context)
         if not (request.subject and request.domain and request.object and request.action):
             raise InvalidRequest("subject, domain, object and action are required")
         make_rule("p", [request.subject, request.domain, request.object, request.action])
-        return self._admin.check(
+        return await self._admin.check(
             caller,
             principal_of(request.subject),
             request.domain,

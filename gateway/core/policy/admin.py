@@ -9,6 +9,10 @@ or explain a request whose subject is themselves.
 Each change is one store transaction that bumps the version and records who made
 it; this process then refreshes before answering, so the caller's next request
 on this replica already sees the change (other replicas within about a second).
+
+With an audit sink, every admin decision is recorded (`policy.decision`, allowed
+or refused) and every change too (`policy.changed`: who, the new version, the
+rules added and removed), before the caller hears the answer.
 """
 
 from __future__ import annotations
@@ -17,14 +21,19 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.clock import Clock, utcnow
-from gateway.core.decision import Action
+from gateway.core.decision import Action, Decision
 from gateway.core.models import Principal
 from gateway.core.policy.casbin_policy import CasbinPolicy, Explanation
 from gateway.core.policy.ports import PolicyChange, PolicySet, PolicyStore
 from gateway.core.policy.rules import ANY, PolicyRule
 from gateway.core.policy.sync import PolicySync
+from gateway.core.ports import AuditSink
 from gateway.errors import InvalidRequest, PolicyDenied
+
+AUDITED_RULES = 100
+"""Rules of one change named in its audit record; the change log holds all of them."""
 
 
 class PolicyAdministration:
@@ -36,11 +45,14 @@ class PolicyAdministration:
         store: PolicyStore,
         sync: PolicySync,
         *,
+        audit: AuditSink | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.policy = policy
         self.store = store
         self.sync = sync
+        self.audit = audit
+        """Where decisions and changes are recorded (the composition root sets it)."""
         self._clock = clock
 
     # --- reads ------------------------------------------------------------------
@@ -52,7 +64,7 @@ class PolicyAdministration:
 
         An empty `domain` lists every rule (needs `policy.admin` on `*`).
         """
-        self.authorize(caller, domain or ANY)
+        await self.authorize(caller, domain or ANY, "list")
         policy_set = await asyncio.to_thread(self.store.load)
         rules = tuple(
             r
@@ -63,18 +75,19 @@ class PolicyAdministration:
 
     async def export(self, caller: Principal) -> PolicySet:
         """Every stored rule (needs `policy.admin` on `*`)."""
-        return await self.list_rules(caller)
+        await self.authorize(caller, ANY, "export")
+        return await asyncio.to_thread(self.store.load)
 
     async def changes(
         self, caller: Principal, *, since: int = 0, limit: int = 100
     ) -> list[PolicyChange]:
         """The change log after version `since` (needs `policy.admin` on `*`)."""
-        self.authorize(caller, ANY)
         if limit <= 0:
             raise InvalidRequest("limit must be positive")
+        await self.authorize(caller, ANY, "changes")
         return await asyncio.to_thread(self.store.changes, since=since, limit=min(limit, 1000))
 
-    def check(
+    async def check(
         self,
         caller: Principal,
         subject: Principal,
@@ -90,7 +103,7 @@ class PolicyAdministration:
         or one of its agents.
         """
         if subject.domain != caller.domain:
-            self.authorize(caller, domain)
+            await self.authorize(caller, domain, "explain" if explain else "check")
         if explain:
             return self.policy.explain(subject, domain, obj, action)
         decision = self.policy.decide(subject, domain, obj, action)
@@ -100,13 +113,17 @@ class PolicyAdministration:
 
     async def add(self, caller: Principal, rules: Sequence[PolicyRule]) -> PolicyChange:
         """Adds rules (needs `policy.admin` on each rule's domain)."""
-        self._authorize_rules(caller, rules)
-        return await self._apply(lambda now: self.store.add(rules, actor=str(caller), now=now))
+        decision = await self._authorize_rules(caller, rules, "add")
+        return await self._apply(
+            caller, decision, lambda now: self.store.add(rules, actor=str(caller), now=now)
+        )
 
     async def remove(self, caller: Principal, rules: Sequence[PolicyRule]) -> PolicyChange:
         """Removes rules (needs `policy.admin` on each rule's domain)."""
-        self._authorize_rules(caller, rules)
-        return await self._apply(lambda now: self.store.remove(rules, actor=str(caller), now=now))
+        decision = await self._authorize_rules(caller, rules, "remove")
+        return await self._apply(
+            caller, decision, lambda now: self.store.remove(rules, actor=str(caller), now=now)
+        )
 
     async def import_rules(
         self, caller: Principal, rules: Sequence[PolicyRule], *, replace: bool
@@ -116,32 +133,103 @@ class PolicyAdministration:
         Merging needs `policy.admin` on each rule's domain; replacing, on `*`.
         """
         if replace:
-            self.authorize(caller, ANY)
+            decision = await self.authorize(caller, ANY, "replace")
             return await self._apply(
-                lambda now: self.store.replace(rules, actor=str(caller), now=now)
+                caller, decision, lambda now: self.store.replace(rules, actor=str(caller), now=now)
             )
-        self._authorize_rules(caller, rules)
+        decision = await self._authorize_rules(caller, rules, "import")
         return await self._apply(
-            lambda now: self.store.add(rules, actor=str(caller), now=now, kind="import")
+            caller,
+            decision,
+            lambda now: self.store.add(rules, actor=str(caller), now=now, kind="import"),
         )
 
     # --- helpers ----------------------------------------------------------------
 
-    def authorize(self, caller: Principal, domain: str) -> None:
-        """Raises `PolicyDenied` unless `caller` holds `policy.admin` on `domain`."""
+    async def authorize(self, caller: Principal, domain: str, operation: str) -> Decision:
+        """The decision that `caller` holds `policy.admin` on `domain` (recorded).
+
+        Raises:
+            PolicyDenied: It does not; the reason names the missing permission.
+        """
         decision = self.policy.decide(caller, domain, ANY, Action.POLICY_ADMIN)
+        await self._record(
+            EventType.POLICY_DECISION,
+            caller,
+            decision,
+            target_domain=domain,
+            outcome="allowed" if decision.allowed else "refused",
+            attributes={"operation": operation, "action": Action.POLICY_ADMIN.value},
+        )
         if not decision.allowed:
             raise PolicyDenied(decision.reason)
+        return decision
 
-    def _authorize_rules(self, caller: Principal, rules: Sequence[PolicyRule]) -> None:
+    async def _authorize_rules(
+        self, caller: Principal, rules: Sequence[PolicyRule], operation: str
+    ) -> Decision:
         if not rules:
             raise InvalidRequest("no rules given")
+        decision: Decision | None = None
         for domain in dict.fromkeys(r.domain for r in rules):
-            self.authorize(caller, domain)
+            decision = await self.authorize(caller, domain, operation)
+        assert decision is not None
+        return decision
 
-    async def _apply(self, work: Callable[[datetime], PolicyChange]) -> PolicyChange:
-        now = self._clock()
-        change = await asyncio.to_thread(work, now)
-        if change.changed:
-            await self.sync.refresh()
+    async def _apply(
+        self,
+        caller: Principal,
+        decision: Decision,
+        work: Callable[[datetime], PolicyChange],
+    ) -> PolicyChange:
+        change = await asyncio.to_thread(work, self._clock())
+        if not change.changed:
+            return change
+        await self.sync.refresh()
+        domains = {r.domain for r in (*change.added, *change.removed)}
+        await self._record(
+            EventType.POLICY_CHANGED,
+            caller,
+            decision,
+            target_domain=domains.pop() if len(domains) == 1 else ANY,
+            outcome=change.kind,
+            policy_version=change.version,
+            attributes={
+                "added": [str(r) for r in change.added[:AUDITED_RULES]],
+                "removed": [str(r) for r in change.removed[:AUDITED_RULES]],
+                "added_count": len(change.added),
+                "removed_count": len(change.removed),
+            },
+        )
         return change
+
+    async def _record(
+        self,
+        kind: EventType,
+        caller: Principal,
+        decision: Decision,
+        *,
+        target_domain: str,
+        outcome: str,
+        attributes: dict[str, object],
+        policy_version: int | None = None,
+    ) -> None:
+        if self.audit is None:
+            return
+        await self.audit.record(
+            [
+                AuditEvent(
+                    type=kind,
+                    actor=str(caller),
+                    source_domain=caller.domain,
+                    target_domain=target_domain,
+                    decision="allow" if decision.allowed else "deny",
+                    rule=decision.rule,
+                    policy_version=decision.policy_version
+                    if policy_version is None
+                    else policy_version,
+                    outcome=outcome,
+                    attributes=attributes,
+                )
+            ]
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -10,6 +10,7 @@ import pytest
 
 from domains.sdk.testing import eventually, serve_in_process
 from federation.v1 import policy_pb2 as pol
+from gateway.core.audit_event import AuditEvent, EventType
 from gateway.errors import PolicyDenied
 from gateway.server import GatewayApp, build_gateway
 
@@ -261,3 +262,45 @@ async def test_check_and_explain(channel: grpc.aio.Channel) -> None:
     ]
     assert list(explained.subjects) == ["support", "support/agent/risk-assessment"]
     assert list(explained.roles) == ["risk-client in risk"]
+
+
+class RecordingSink:
+    """An audit sink that keeps the events (no durable log, so no receipts)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record(self, events: list[AuditEvent]) -> Sequence[object]:
+        self.events.extend(events)
+        return ()
+
+
+async def test_admin_decisions_and_changes_are_audited(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    app = build_gateway(default_policy_settings(tmp_path), audit=sink)
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(app.address) as channel:
+            stub = admin_stub(channel)
+            await _denied(
+                stub.AddPolicy(
+                    pol.ChangePolicyRequest(rules=[OPERATOR_PAYS]), metadata=identity("cli")
+                )
+            )
+            await stub.AddPolicy(
+                pol.ChangePolicyRequest(rules=[OPERATOR_PAYS]), metadata=identity("admin")
+            )
+    finally:
+        await app.stop(0)
+    policy_events = [e for e in sink.events if e.type.value.startswith("policy.")]
+    assert [(e.type, e.actor, e.decision, e.target_domain, e.outcome) for e in policy_events] == [
+        (EventType.POLICY_DECISION, "cli", "deny", "finance", "refused"),
+        (EventType.POLICY_DECISION, "admin", "allow", "finance", "allowed"),
+        (EventType.POLICY_CHANGED, "admin", "allow", "finance", "add"),
+    ]
+    refused, _, changed = policy_events
+    assert refused.rule == "default-deny"
+    assert refused.attributes["operation"] == "add"
+    assert changed.policy_version == 2
+    assert changed.rule == "p, policy-admins, *, *, policy.admin"
+    assert changed.attributes["added"] == ["p, cli, finance, issue-refund, invoke"]
