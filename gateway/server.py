@@ -22,7 +22,15 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from federation.v1 import gateway_pb2, gateway_pb2_grpc, policy_pb2, policy_pb2_grpc
+from federation.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    policy_pb2,
+    policy_pb2_grpc,
+)
+from gateway.audit.reader import AuditReader
 from gateway.audit.trail import open_audit_trail
 from gateway.audit.writer import DurableAuditSink
 from gateway.core.audit_event import AuditEvent, EventType
@@ -51,6 +59,7 @@ from gateway.core.task_table import TaskTable
 from gateway.errors import GatewayError
 from gateway.identity.credentials import Credentials
 from gateway.policy_runtime import PolicyRuntime, open_policy_runtime
+from gateway.services.audit_service import AuditService
 from gateway.services.channels import ChannelPool, channel_options
 from gateway.services.domain_transport import GrpcDomainTransport
 from gateway.services.gateway_service import GatewayService
@@ -70,6 +79,7 @@ KEY_PURGE_INTERVAL = 60.0
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].full_name
 POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
+AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 
 
 @dataclass
@@ -318,12 +328,16 @@ def build_gateway(
         policy_pb2_grpc.add_PolicyAdminServicer_to_server(
             PolicyService(policy_runtime.admin), server
         )
+    audit_reader = _audit_reader(settings, audit_writer, policy, registry)
+    if audit_reader is not None:
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(audit_reader), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (
             GATEWAY_SERVICE,
             *((POLICY_SERVICE,) if policy_runtime is not None else ()),
+            *((AUDIT_SERVICE,) if audit_reader is not None else ()),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -363,6 +377,25 @@ def _quota_book(settings: Settings) -> QuotaBook:
         per_caller={caller: rate(r) for caller, r in quotas.per_caller.items()},
         per_pair=pairs,
         default_per_caller=rate(quotas.default_per_caller) if quotas.default_per_caller else None,
+    )
+
+
+def _audit_reader(
+    settings: Settings,
+    writer: DurableAuditSink | None,
+    policy: PolicyDecider,
+    registry: Registry,
+) -> AuditReader | None:
+    """Compliance reads of the trail the gateway writes (none for a sink passed in)."""
+    if writer is None or writer.checkpointer is None:
+        return None
+    return AuditReader(
+        writer.store,
+        policy,
+        lambda: [d.name for d in registry.list_domains()],
+        signer=writer.checkpointer.signer,
+        origin=settings.audit.origin,
+        sink=writer,
     )
 
 

@@ -41,6 +41,8 @@ class AuditQuery:
     """Only records whose source or target domain is one of these (a domain auditor's view)."""
     cursor: int | None = None
     """Continue after (oldest first) or before (newest first) this position."""
+    below: int | None = None
+    """Only positions below this one (an export stops at its covering checkpoint)."""
     newest_first: bool = True
     limit: int = DEFAULT_PAGE
 

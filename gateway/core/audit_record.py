@@ -261,3 +261,116 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
     return str(value)
+
+
+JSON_FIELDS = (
+    "seq",
+    "event_id",
+    "event_type",
+    "caller_time",
+    "log_time",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "actor",
+    "source_domain",
+    "target_domain",
+    "capability",
+    "decision",
+    "rule",
+    "policy_version",
+    "outcome",
+    "duration_us",
+    "classifications",
+    "attributes",
+    "leaf_hash",
+    "chain_hash",
+)
+"""The members of a record's JSON form (exports, proof bundles), in column order."""
+
+
+def record_to_json(record: AuditRecord) -> dict[str, Any]:
+    """A record as JSON-ready data; `record_from_json` gives back an equal record.
+
+    Times are canonical RFC 3339 text, attributes are the canonical JSON text (a
+    string, so the leaf hash can be recomputed byte for byte), hashes are hex.
+    """
+    return {
+        "seq": record.seq,
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "caller_time": format_time(record.caller_time),
+        "log_time": format_time(record.log_time),
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "parent_span_id": record.parent_span_id,
+        "actor": record.actor,
+        "source_domain": record.source_domain,
+        "target_domain": record.target_domain,
+        "capability": record.capability,
+        "decision": record.decision,
+        "rule": record.rule,
+        "policy_version": record.policy_version,
+        "outcome": record.outcome,
+        "duration_us": record.duration_us,
+        "classifications": list(record.classifications),
+        "attributes": record.attributes,
+        "leaf_hash": record.leaf_hash.hex(),
+        "chain_hash": record.chain_hash.hex(),
+    }
+
+
+def parse_time(text: str) -> datetime:
+    """Reads a canonical time (`format_time`) back."""
+    if not text.endswith("Z"):
+        raise ValueError(f"not a canonical UTC time: {text!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+
+
+def record_from_json(value: Mapping[str, Any]) -> AuditRecord:
+    """The record of `record_to_json` output.
+
+    Raises:
+        ValueError: A member is missing or of the wrong type.
+    """
+    try:
+        record = AuditRecord(
+            seq=_int(value["seq"]),
+            event_id=_str(value["event_id"]),
+            event_type=_str(value["event_type"]),
+            caller_time=parse_time(_str(value["caller_time"])),
+            log_time=parse_time(_str(value["log_time"])),
+            trace_id=_str(value["trace_id"]),
+            span_id=_str(value["span_id"]),
+            parent_span_id=_str(value["parent_span_id"]),
+            actor=_str(value["actor"]),
+            source_domain=_str(value["source_domain"]),
+            target_domain=_str(value["target_domain"]),
+            capability=_str(value["capability"]),
+            decision=_str(value["decision"]),
+            rule=_str(value["rule"]),
+            policy_version=_int(value["policy_version"]),
+            outcome=_str(value["outcome"]),
+            duration_us=_int(value["duration_us"]),
+            classifications=tuple(_str(c) for c in value["classifications"]),
+            attributes=_str(value["attributes"]),
+            leaf_hash=bytes.fromhex(_str(value["leaf_hash"])),
+            chain_hash=bytes.fromhex(_str(value["chain_hash"])),
+        )
+    except KeyError as exc:
+        raise ValueError(f"record member {exc.args[0]!r} is missing") from exc
+    except TypeError as exc:
+        raise ValueError(f"malformed record: {exc}") from exc
+    return record
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.core.audit_event import AuditReceipt
 from gateway.core.decision import Decision
 from gateway.core.models import (
     CapabilitySpec,
@@ -47,6 +48,8 @@ class Invocation:
     fallback_from: CapabilityTarget | None = None
     """The capability first asked for, when a fallback took over (`target` is the fallback)."""
     fallback_reason: str = ""
+    receipts: list[AuditReceipt] = field(default_factory=list)
+    """Where the audit log put this call's records (returned to the caller)."""
 
     def require_task(self) -> TaskInfo:
         """The task the chain created; a programming error if asked for too early."""

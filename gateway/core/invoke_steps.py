@@ -165,7 +165,8 @@ class AuditRequestStep(_NoAfter):
         self._sink = sink
 
     async def before(self, invocation: Invocation) -> None:
-        await self._sink.record([_event(invocation, EventType.TASK_REQUESTED)])
+        receipts = await self._sink.record([_event(invocation, EventType.TASK_REQUESTED)])
+        invocation.receipts.extend(receipts)
 
 
 class AuditOutcomeStep:
@@ -181,7 +182,7 @@ class AuditOutcomeStep:
 
     async def after(self, invocation: Invocation, outcome: Outcome) -> None:
         event = _event(invocation, EventType.TASK_FINISHED, outcome)
-        await self._sink.record([event])
+        invocation.receipts.extend(await self._sink.record([event]))
 
 
 def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = None) -> AuditEvent:
@@ -206,6 +207,7 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
         capability=invocation.target.name,
         trace_id=task.trace_id if task else invocation.trace_id,
         task_id=task.task_id if task else "",
+        parent_task_id=task.parent_task_id if task else invocation.parent_task_id,
         decision=("allow" if decision.allowed else "deny") if decision else "",
         rule=decision.rule if decision else "",
         policy_version=decision.policy_version if decision else 0,

@@ -210,6 +210,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
                 if update.final:
                     final = update
         except Exception as exc:
+            _send_receipts(context, invocation, ())
             await abort_for(
                 context, exc, invocation.task.trace_id if invocation and invocation.task else ""
             )
@@ -217,8 +218,10 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         assert final is not None
         assert invocation is not None
         task = invocation.require_task()
-        context.set_trailing_metadata(
-            ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id))
+        _send_receipts(
+            context,
+            invocation,
+            ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id)),
         )
         response = gw.InvokeResponse(
             task=convert.task_to_proto(task, final.state, final.message, self._clock())
@@ -253,10 +256,27 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
                         ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id))
                     )
                 yield convert.update_to_proto(update, task.task_id, sequence)
+            _send_receipts(context, invocation, ())
         except Exception as exc:
+            _send_receipts(context, invocation, ())
             await abort_for(
                 context, exc, invocation.task.trace_id if invocation and invocation.task else ""
             )
+
+
+def _send_receipts(
+    context: Context, invocation: Invocation | None, extra: tuple[tuple[str, str], ...]
+) -> None:
+    """Trailing metadata: `extra` and one audit receipt per record of the call."""
+    receipts = invocation.receipts if invocation is not None else []
+    if receipts or extra:
+        context.set_trailing_metadata(
+            extra
+            + tuple(
+                (metadata.AUDIT_RECEIPT, metadata.encode_receipt(r.seq, r.leaf_hash))
+                for r in receipts
+            )
+        )
 
 
 def _self_only(caller: Principal, domain: str, verb: str) -> Principal:

@@ -26,8 +26,23 @@ certificate proves the domain and a value naming another domain is refused."""
 CALLER_AGENT = "fedgate-agent"
 """Agent acting inside the caller's domain, `agent/<name>`."""
 
+AUDIT_RECEIPT = "fedgate-audit-receipt"
+"""Trailing metadata of Invoke, one value per audit record of the call: `<seq>:<leaf hash hex>`
+(ask `fedgate audit prove --seq <seq>` for its inclusion proof)."""
+
 RETRY_AFTER_MS = "retry-after-ms"
 """Trailing metadata of a RESOURCE_EXHAUSTED answer: milliseconds until a retry may fit."""
+
+
+def encode_receipt(seq: int, leaf_hash: bytes) -> str:
+    """An audit receipt as one metadata value."""
+    return f"{seq}:{leaf_hash.hex()}"
+
+
+def decode_receipt(value: str) -> tuple[int, bytes]:
+    """A receipt metadata value back to (seq, leaf hash); ValueError if malformed."""
+    seq, _, leaf = value.partition(":")
+    return int(seq), bytes.fromhex(leaf)
 
 
 def encode_call_path(path: tuple[str, ...]) -> str:

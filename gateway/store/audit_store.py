@@ -371,6 +371,8 @@ def _filtered(query: AuditQuery) -> sa.Select[Any]:
         statement = statement.where(
             sa.or_(c.source_domain.in_(domains), c.target_domain.in_(domains))
         )
+    if query.below is not None:
+        statement = statement.where(c.seq < query.below)
     if query.newest_first:
         if query.cursor is not None:
             statement = statement.where(c.seq < query.cursor)
