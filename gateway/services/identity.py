@@ -13,7 +13,8 @@ claiming to be B (`fedgate-caller-domain: B`), or naming an agent of B
 (`B/agent/x`), is refused with UNAUTHENTICATED and recorded as `identity.refused`.
 
 `IdentityInterceptor` opens an identity scope around every call and records the
-refusals of that call through the audit sink before the caller hears the answer;
+refusals of that call through the audit sink before the caller hears the answer (the
+context's `abort`, which sends the status, records first);
 `caller_of` is the one entry point servicers use to learn who is calling.
 """
 
@@ -254,7 +255,7 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             scope = _Scope(self._trust_domain, method)
             token = _SCOPE.set(scope)
             try:
-                return await behavior(request, context)
+                return await behavior(request, _RecordingContext(context, scope, self._flush))
             finally:
                 _SCOPE.reset(token)
                 await self._flush(scope)
@@ -270,7 +271,9 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
             scope = _Scope(self._trust_domain, method)
             token = _SCOPE.set(scope)
             try:
-                async for response in behavior(request, context):
+                async for response in behavior(
+                    request, _RecordingContext(context, scope, self._flush)
+                ):
                     yield response
             finally:
                 # A generator may be finalised in another context; the call's task
@@ -292,6 +295,37 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         except GatewayError as exc:
             # The call is refused either way; the refusal just could not be recorded.
             log.error("could not record %d identity refusal(s): %s", len(events), exc.message)
+
+
+class _RecordingContext:
+    """The call's servicer context; `abort` records pending refusals first.
+
+    gRPC sends the status from inside `abort`, so recording after the handler returns
+    could come after the caller already has its answer.
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        scope: _Scope,
+        flush: Callable[[_Scope], Awaitable[None]],
+    ) -> None:
+        self._context = context
+        self._scope = scope
+        self._flush = flush
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def abort(self, *args: Any, **kwargs: Any) -> NoReturn:
+        await self._flush(self._scope)
+        await self._context.abort(*args, **kwargs)
+        raise AssertionError("unreachable: abort raises")
+
+    async def abort_with_status(self, *args: Any, **kwargs: Any) -> NoReturn:
+        await self._flush(self._scope)
+        await self._context.abort_with_status(*args, **kwargs)
+        raise AssertionError("unreachable: abort raises")
 
 
 def _text(value: str | bytes | None) -> str:

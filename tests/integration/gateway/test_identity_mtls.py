@@ -8,6 +8,7 @@ it was registered for.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,17 @@ DOMAINS = ("whoami", "caller", "beta")
 
 
 class RecordingSink:
-    """Keeps every audit event in memory."""
+    """Keeps every audit event in memory, slowly, like a durable store would.
 
-    def __init__(self) -> None:
+    The delay shows that a refusal is recorded before the caller hears of it.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.events: list[AuditEvent] = []
+        self.delay = delay
 
     async def record(self, events: list[AuditEvent]) -> Sequence[Any]:
+        await asyncio.sleep(self.delay)
         self.events.extend(events)
         return []
 
@@ -86,7 +92,7 @@ def creds(pki: Path, party: str) -> Credentials:
 
 @pytest.fixture
 def sink() -> RecordingSink:
-    return RecordingSink()
+    return RecordingSink(delay=0.05)
 
 
 @pytest.fixture
