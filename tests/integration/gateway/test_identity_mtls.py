@@ -82,7 +82,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA with the gateway, `whoami`, `caller` and `beta`; `other/` is a second CA."""
     certs = tmp_path_factory.mktemp("certs")
     dev_ca.issue_federation(certs, DOMAINS)
-    dev_ca.issue_federation(certs / "other", ("caller",))
+    dev_ca.issue_federation(certs / "other", ("caller", "whoami"))
     return certs
 
 
@@ -278,12 +278,26 @@ async def test_a_domain_registers_changes_and_deregisters_only_itself(
     assert [d.name for d in listed.domains] == ["whoami"]
 
 
+@pytest.mark.parametrize(
+    ("impostor_is", "why"),
+    [
+        ("another domain", "certificate of another identity"),
+        ("another CA", "not issued by the federation CA"),
+        ("plaintext", "TLS handshake failed"),
+    ],
+)
 async def test_the_gateway_sends_tasks_only_to_an_endpoint_proving_its_domain(
-    secure_gateway: GatewayApp, pki: Path, sink: RecordingSink
+    secure_gateway: GatewayApp, pki: Path, sink: RecordingSink, impostor_is: str, why: str
 ) -> None:
-    # beta serves its orchestrator with its own certificate; whoami then registers
-    # beta's address as its endpoint (a hijacked or misconfigured address).
-    impostor = DomainServer(whoami_domain("beta"), credentials=creds(pki, "beta"))
+    # whoami registers an address where something else serves (a hijacked or
+    # misconfigured address): beta with its own certificate, a whoami certificate
+    # of another CA, or a plaintext server.
+    if impostor_is == "another domain":
+        impostor = DomainServer(whoami_domain("beta"), credentials=creds(pki, "beta"))
+    elif impostor_is == "another CA":
+        impostor = DomainServer(whoami_domain(), credentials=creds(pki / "other", "whoami"))
+    else:
+        impostor = DomainServer(whoami_domain(), insecure=True)
     await impostor.start()
     try:
         async with (
@@ -302,7 +316,7 @@ async def test_the_gateway_sends_tasks_only_to_an_endpoint_proving_its_domain(
     finally:
         await impostor.stop(0)
     assert "spiffe://fedgate.local/domain/whoami" in refused.value.message
-    assert "another identity" in refused.value.message
+    assert why in refused.value.message
     # Idempotent, so the router tried again: every attempt was refused and recorded.
     events = [e for e in sink.refusals() if e.actor == "gateway"]
     assert events
