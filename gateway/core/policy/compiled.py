@@ -10,13 +10,15 @@ path; a `CompiledPolicy` is never changed afterwards, only replaced (see
   buckets a request can match, (dom, obj), (dom, *), (*, obj), (*, *), and
   evaluates only those rules. The plain `Enforcer` evaluates every rule (about
   72 ms at 100k); a property test shows both decide the same.
-- The role manager runs without a matching function (no pattern roles): with one,
-  building the role graph is quadratic.
+- Roles live in `DomainRoles`, a role manager of plain strings built once (see
+  `roles.py`): no pattern matching (pycasbin's default manager with a matching
+  function builds its graph in quadratic time), nothing built or added while
+  deciding, no reference cycles for the garbage collector to walk.
 - pycasbin parses the matcher with `ast.parse` on every `enforce_ex` and interprets
   it per rule; the enforcer here compiles it once to Python bytecode (after checking
   it holds only comparisons, boolean operators and the model's functions).
-- The enforcer mutates itself while deciding (the filter above, lazily built
-  per-domain role managers), so every call holds `lock`.
+- The enforcer mutates itself while deciding (the filter above), so every call
+  holds `lock`.
 - Rules are loaded through a pycasbin `Adapter` into a fresh model and role links
   are built once; `Enforcer.load_policy` would deep-copy the model and log the
   whole policy.
@@ -41,6 +43,7 @@ from casbin.model.policy_fast import in_cache
 from casbin.persist.adapter import Adapter
 
 from gateway.core.policy.flows import FlowTable
+from gateway.core.policy.roles import DomainRoles
 from gateway.core.policy.rules import ANY, PolicyRule
 
 CACHE_KEY_ORDER = (1, 2)
@@ -143,7 +146,8 @@ class CompiledPolicy:
     """An immutable policy version ready to decide. Thread-safe (calls hold `lock`)."""
 
     version: int
-    rules: tuple[PolicyRule, ...]
+    rule_count: int
+    """How many rules (of every type) this version has."""
     enforcer: Any
     flows: FlowTable
     serial: int = field(default_factory=lambda: next(_serials))
@@ -151,7 +155,7 @@ class CompiledPolicy:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __len__(self) -> int:
-        return len(self.rules)
+        return self.rule_count
 
     def enforce(self, sub: str, dom: str, obj: str, act: str) -> tuple[bool, list[str]]:
         """Decides one request; returns (allowed, values of the rule that allowed it)."""
@@ -207,17 +211,15 @@ def build_enforcer(model_text: str, adapter: Any) -> Any:
     model = FastModel(list(CACHE_KEY_ORDER))
     model.load_model_from_text(model_text)
     enforcer = _Enforcer(model)
-    role_manager = enforcer.get_role_manager()
-    role_manager.matching_func = None
-    role_manager.domain_matching_func = None
+    roles = DomainRoles()
+    enforcer.set_role_manager(roles)
     adapter.load_policy(enforcer.get_model())
     enforcer.build_role_links()
-    # Build every domain's role graph now, not on the first decision for it.
-    first_user: dict[str, str] = {}
-    for user, _role, domain in enforcer.get_model().model["g"]["g"].policy:
-        first_user.setdefault(domain, user)
-    for domain, user in first_user.items():
-        role_manager.get_roles(user, domain)
+    roles.freeze()
+    # The role lists are in `roles` now; as tuples the model's copies are not tracked
+    # by the garbage collector (nothing changes them: the policy is rebuilt instead).
+    grouping = enforcer.get_model().model["g"]["g"]
+    grouping.policy = [tuple(rule) for rule in grouping.policy]
     return enforcer
 
 
@@ -261,7 +263,7 @@ def compile_policy(model_text: str, rules: Iterable[PolicyRule], version: int) -
     with paused_gc():
         return CompiledPolicy(
             version=version,
-            rules=kept,
+            rule_count=len(kept),
             enforcer=build_enforcer(model_text, RuleListAdapter(kept)),
             flows=FlowTable(kept, version),
         )

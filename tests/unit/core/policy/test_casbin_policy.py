@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -156,7 +157,7 @@ def _big_rules(n: int) -> str:
 def test_reload_under_load_never_serves_an_empty_or_partial_policy() -> None:
     """Decisions keep flowing while a large policy compiles in a thread, then switch at once."""
     p = policy(_big_rules(20_000), version=1)
-    next_rules = parse_rules(_big_rules(30_000))
+    next_rules = parse_rules(_big_rules(60_000))
     support = Principal("support")
     done = threading.Event()
     errors: list[BaseException] = []
@@ -171,20 +172,21 @@ def test_reload_under_load_never_serves_an_empty_or_partial_policy() -> None:
             done.set()
 
     worker = threading.Thread(target=reload)
-    served_during_reload = 0
     versions: list[int] = []
+    served_at: list[float] = [time.monotonic()]
     worker.start()
     while not done.is_set():
         # Distinct objects miss the cache, so each is a real decision on the live policy.
         decision = p.decide(support, "risk", "score", INV)
         assert decision.allowed, decision.reason
         versions.append(decision.policy_version)
-        assert p.decide(support, "risk", f"x{served_during_reload}", INV).allowed is False
-        served_during_reload += 1
-        time.sleep(0)
+        assert p.decide(support, "risk", f"x{len(versions)}", INV).allowed is False
+        served_at.append(time.monotonic())
     worker.join()
     assert errors == []
-    assert served_during_reload > 10
+    assert len(versions) > 0
+    # Never blocked for long: the build runs beside the decisions, not instead of them.
+    assert max(b - a for a, b in itertools.pairwise(served_at)) < 0.5
     assert p.version == 2
     assert p.decide(support, "risk", "score", INV).policy_version == 2
     assert versions == sorted(versions)  # never back to an older version
