@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv proto lint format typecheck test unit demo bench bench-policy clean
+.PHONY: venv proto lint format typecheck test unit demo bench bench-policy bench-audit clean
 
 venv: $(STAMP)
 
@@ -37,9 +37,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.policy
+	$(BIN)/python -m bench.audit
 
 bench-policy: $(STAMP)
 	$(BIN)/python -m bench.policy
+
+bench-audit: $(STAMP)
+	$(BIN)/python -m bench.audit
 
 clean:
 	rm -rf $(VENV) .fedgate-demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

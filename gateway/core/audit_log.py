@@ -46,9 +46,12 @@ class LogHead:
         return self.frontier.root()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PendingRecord:
-    """An event turned into record fields, before the log gives it a position."""
+    """An event turned into record fields, before the log gives it a position.
+
+    Treat it as immutable (not frozen for speed, as `AuditRecord`).
+    """
 
     event_id: str
     event_type: str
@@ -78,24 +81,47 @@ def pending(event: AuditEvent) -> PendingRecord:
     caller_time = event.caller_time
     if caller_time.tzinfo is None:
         raise ValueError(f"audit event {event.event_id} has a naive caller time")
+    texts: tuple[str, ...] = (
+        event.event_id,
+        str(event.type),
+        event.trace_id,
+        event.task_id,
+        event.parent_task_id,
+        event.actor,
+        event.source_domain,
+        event.target_domain,
+        event.capability,
+        event.decision,
+        event.rule,
+        event.outcome,
+    )
+    joined = "".join(texts)
+    if not joined.isascii() or "\x00" in joined:
+        texts = tuple(clean_text(t) for t in texts)
+    classifications = event.classifications
+    if classifications:
+        classifications = tuple(sorted({clean_text(c) for c in classifications}))
+    policy_version, duration_us = event.policy_version, event.duration_us
+    if not (-_INT64 <= policy_version <= _INT64 and -_INT64 <= duration_us <= _INT64):
+        policy_version, duration_us = _bounded(policy_version), _bounded(duration_us)
     return PendingRecord(
-        event_id=clean_text(event.event_id),
-        event_type=clean_text(str(event.type)),
-        caller_time=caller_time,
-        trace_id=clean_text(event.trace_id),
-        span_id=clean_text(event.task_id),
-        parent_span_id=clean_text(event.parent_task_id),
-        actor=clean_text(event.actor),
-        source_domain=clean_text(event.source_domain),
-        target_domain=clean_text(event.target_domain),
-        capability=clean_text(event.capability),
-        decision=clean_text(event.decision),
-        rule=clean_text(event.rule),
-        policy_version=_bounded(event.policy_version),
-        outcome=clean_text(event.outcome),
-        duration_us=_bounded(event.duration_us),
-        classifications=tuple(sorted({clean_text(c) for c in event.classifications})),
-        attributes=canonical_attributes(event.attributes),
+        texts[0],
+        texts[1],
+        caller_time,
+        texts[2],
+        texts[3],
+        texts[4],
+        texts[5],
+        texts[6],
+        texts[7],
+        texts[8],
+        texts[9],
+        texts[10],
+        policy_version,
+        texts[11],
+        duration_us,
+        classifications,
+        canonical_attributes(event.attributes),
     )
 
 

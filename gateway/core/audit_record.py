@@ -59,9 +59,14 @@ _REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditRecord:
-    """One record of the audit log: the event, its position, time and hashes."""
+    """One record of the audit log: the event, its position, time and hashes.
+
+    Treat it as immutable. It is not a frozen dataclass only because a frozen
+    one's constructor costs ten times as much, and writing and verifying the log
+    build one per record.
+    """
 
     seq: int
     """Position in the log: 0, 1, 2, ... without gaps."""
