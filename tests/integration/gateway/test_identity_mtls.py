@@ -24,6 +24,7 @@ from federation.v1 import gateway_pb2_grpc as gw_grpc
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
 from gateway.core.audit_event import AuditEvent, EventType
+from gateway.core.audit_query import AuditQuery
 from gateway.errors import DomainUnavailable
 from gateway.identity import dev_ca
 from gateway.identity.credentials import Credentials
@@ -32,6 +33,7 @@ from gateway.server import GatewayApp, build_gateway
 from gateway.services import convert, metadata
 from gateway.services.tls import channel_credentials
 from gateway.settings import TlsSettings
+from gateway.store.audit_store import SqlAuditStore
 
 from .conftest import gateway_settings, wait_live
 
@@ -364,3 +366,26 @@ def test_the_gateway_does_not_start_without_its_certificate(tmp_path: Path, pki:
 def test_an_sdk_client_refuses_credentials_of_another_domain(pki: Path) -> None:
     with pytest.raises(ValueError, match="not domain 'caller'"):
         GatewayClient("127.0.0.1:1", domain="caller", credentials=creds(pki, "beta"))
+
+
+async def test_a_refused_identity_lands_in_the_durable_audit_trail(
+    tmp_path: Path, pki: Path
+) -> None:
+    # The gateway's own trail (no test sink): the refusal is a tamper-evident record.
+    app = build_gateway(gateway_settings(tmp_path, tls=TlsSettings(certs_dir=pki)))
+    await app.start()
+    try:
+        channel, stub = secure_stub(app.address, creds(pki, "caller"))
+        async with channel:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.ListDomains(
+                    gw.ListDomainsRequest(), metadata=((metadata.CALLER_DOMAIN, "beta"),)
+                )
+        assert app.engine is not None
+        page = SqlAuditStore(app.engine).query(AuditQuery(event_type="identity.refused"))
+    finally:
+        await app.stop(0)
+    (record,) = page.records
+    assert record.actor == "spiffe://fedgate.local/domain/caller"
+    assert (record.source_domain, record.target_domain) == ("caller", "beta")
+    assert record.attribute_values()["claimed"] == "beta"
