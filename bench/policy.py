@@ -316,6 +316,10 @@ def _reload_once(
     }
 
 
+def _k(lines: int) -> str:
+    return f"{lines // 1000}k" if lines % 1000 == 0 else f"{lines:,}"
+
+
 def _mark(value: float, target: float) -> str:
     return f"[green]{value:g}[/]" if value <= target else f"[red]{value:g}[/]"
 
@@ -327,7 +331,7 @@ def print_report(sizes: list[dict[str, Any]], reload: list[dict[str, Any]] | Non
         title_justify="left",
     )
     for column in (
-        "p lines + g lines",
+        "p + g lines",
         "build s",
         "uncached p50 µs",
         "uncached p99 µs",
@@ -340,7 +344,7 @@ def print_report(sizes: list[dict[str, Any]], reload: list[dict[str, Any]] | Non
         top = row["lines"] == max(SIZES)
         p50, p99 = row["uncached"]["p50_us"], row["uncached"]["p99_us"]
         table.add_row(
-            f"{row['lines']:,} + {row['role_assignments']:,}",
+            f"{_k(row['lines'])} + {_k(row['role_assignments'])}",
             f"{row['build_s']:.2f}",
             _mark(p50, TARGETS["p50_us"]) if top else f"{p50:g}",
             _mark(p99, TARGETS["p99_us"]) if top else f"{p99:g}",
