@@ -34,7 +34,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
     `register` on the caller's own domain (and only its own); Invoke is checked
     in the request chain (`PolicyStep`); ListDomains and DescribeDomain show only
     the capabilities the caller may invoke, hide domains with none, and answer
-    NOT_FOUND for them, exactly as for an unknown domain (nothing leaks).
+    NOT_FOUND for them, exactly as for an unknown domain.
     """
 
     def __init__(
