@@ -6,10 +6,11 @@ import logging
 
 from sqlalchemy.engine import Engine
 
-from gateway.audit.keys import load_or_create_signer
+from gateway.audit.keys import load_or_create_content_key, load_or_create_signer
 from gateway.audit.outside import CheckpointDirectory
 from gateway.audit.writer import DurableAuditSink
 from gateway.core.audit_log import Checkpointer
+from gateway.core.content_hash import ContentHasher
 from gateway.settings import Settings
 from gateway.store.audit_store import SqlAuditStore
 
@@ -48,3 +49,14 @@ def open_audit_trail(settings: Settings, engine: Engine) -> DurableAuditSink:
     if config.mode != "strict":
         log.warning("audit trail in relaxed mode: answered calls may have no durable record")
     return sink
+
+
+def open_content_hasher(settings: Settings) -> ContentHasher:
+    """The keyed hasher for context content in audit records (key created at first start).
+
+    Every replica must use the same key file (`audit.content_key`), or equal values
+    hash differently on different replicas.
+    """
+    return ContentHasher(
+        load_or_create_content_key(settings.audit.content_key_file(settings.state_dir))
+    )

@@ -342,8 +342,15 @@ LogSnapshotItem = LogHead | list[SignedCheckpoint] | AuditRecord
 
 
 def _filtered(query: AuditQuery) -> sa.Select[Any]:
+    """The records matching `query`, in its order (the caller adds the LIMIT).
+
+    Each filter column has an index on (column, seq), so a page reads only its rows.
+    A domain auditor's scope (source OR target in a set) would defeat those indexes
+    (an OR gathers every match, then sorts); it becomes one index range per (column,
+    domain), each cut at the page size, merged by position.
+    """
     c = audit_records.c
-    statement = sa.select(*_RECORD_COLUMNS)
+    conditions: list[sa.ColumnElement[bool]] = []
     for column, value in (
         (c.source_domain, query.source_domain),
         (c.target_domain, query.target_domain),
@@ -355,31 +362,39 @@ def _filtered(query: AuditQuery) -> sa.Select[Any]:
         (c.trace_id, query.trace_id),
     ):
         if value:
-            statement = statement.where(column == value)
+            conditions.append(column == value)
     if query.classification:
-        statement = statement.where(
+        conditions.append(
             c.classifications.contains(
                 json.dumps(query.classification, ensure_ascii=False), autoescape=True
             )
         )
     if query.since is not None:
-        statement = statement.where(c.log_time >= query.since)
+        conditions.append(c.log_time >= query.since)
     if query.until is not None:
-        statement = statement.where(c.log_time < query.until)
-    if query.involving is not None:
-        domains = sorted(query.involving)
-        statement = statement.where(
-            sa.or_(c.source_domain.in_(domains), c.target_domain.in_(domains))
-        )
+        conditions.append(c.log_time < query.until)
     if query.below is not None:
-        statement = statement.where(c.seq < query.below)
-    if query.newest_first:
-        if query.cursor is not None:
-            statement = statement.where(c.seq < query.cursor)
-        return statement.order_by(c.seq.desc())
+        conditions.append(c.seq < query.below)
     if query.cursor is not None:
-        statement = statement.where(c.seq > query.cursor)
-    return statement.order_by(c.seq)
+        conditions.append(c.seq < query.cursor if query.newest_first else c.seq > query.cursor)
+    order = c.seq.desc() if query.newest_first else c.seq.asc()
+    if query.involving is None:
+        return sa.select(*_RECORD_COLUMNS).where(*conditions).order_by(order)
+    if not query.involving:
+        return sa.select(*_RECORD_COLUMNS).where(sa.false())
+    parts = [
+        sa.select(*_RECORD_COLUMNS)
+        .where(*conditions, column == domain)
+        .order_by(order)
+        .limit(query.limit + 1)
+        .subquery()
+        for domain in sorted(query.involving)
+        for column in (c.source_domain, c.target_domain)
+    ]
+    merged = sa.union(*(sa.select(*part.c) for part in parts)).subquery()
+    return sa.select(*merged.c).order_by(
+        merged.c.seq.desc() if query.newest_first else merged.c.seq.asc()
+    )
 
 
 def _sqlite_time(moment: datetime) -> str:
