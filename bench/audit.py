@@ -246,6 +246,27 @@ def queries(engine: sa.Engine, end: datetime) -> list[dict[str, Any]]:
     return out
 
 
+def fsync_floor(directory: Path, rounds: int = 200) -> dict[str, float]:
+    """Latency of one 4 KiB append plus fsync in `directory`: the floor of a durable commit."""
+    path = directory / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    timings = []
+    try:
+        for _ in range(rounds):
+            os.write(fd, b"x" * 4096)
+            started = time.perf_counter()
+            os.fsync(fd)
+            timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    timings.sort()
+    return {
+        "p50_ms": round(timings[len(timings) // 2], 3),
+        "p90_ms": round(timings[int(len(timings) * 0.9)], 3),
+    }
+
+
 def _postgres_engine(url: str) -> tuple[sa.Engine, sa.Engine, str]:
     admin = open_engine(url)
     schema = f"bench_audit_{uuid.uuid4().hex[:8]}"
@@ -258,7 +279,7 @@ def _postgres_engine(url: str) -> tuple[sa.Engine, sa.Engine, str]:
 
 def run(config: Config, work: Path) -> dict[str, Any]:
     """Runs every scenario; returns the results."""
-    results: dict[str, Any] = {"targets": TARGETS}
+    results: dict[str, Any] = {"targets": TARGETS, "fsync": fsync_floor(work)}
     sqlite_url = f"sqlite:///{work / 'audit.db'}"
     engine = open_engine(sqlite_url)
     migrate(engine)
@@ -379,6 +400,10 @@ def report(results: dict[str, Any]) -> bool:
         )
     console.print(detail)
     h = handoff_result
+    console.print(
+        f"fsync of this disk (the floor of a durable commit): p50 "
+        f"{results['fsync']['p50_ms']} ms, p90 {results['fsync']['p90_ms']} ms"
+    )
     console.print(
         f"hand-off: p90 {h['p90_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms, "
         f"{h['mean_batch']} records per transaction; ingest mean batch "

@@ -10,6 +10,7 @@ import enum
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -42,6 +43,15 @@ class EventType(enum.StrEnum):
     POLICY_CHANGED = "policy.changed"
 
 
+def new_event_id() -> str:
+    """A unique event id, 32 hex digits: 16 of the nanosecond clock, then 16 random.
+
+    Ids that grow with time keep the log's unique index on event ids appending at
+    its end instead of at random places, which is what makes them cheap to insert.
+    """
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
 @dataclass(slots=True)
 class AuditEvent:
     """One thing that happened, as the audit trail records it.
@@ -69,7 +79,7 @@ class AuditEvent:
     attributes: dict[str, Any] = field(default_factory=dict)
     classifications: tuple[str, ...] = ()
     """Classifications of the context the event concerns (`public` ... `restricted`)."""
-    event_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    event_id: str = field(default_factory=new_event_id)
     caller_time: datetime = field(default_factory=utcnow)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -54,6 +55,7 @@ class SqlAuditStore:
         # processing would cost more than hashing the record.
         marker = "%s" if self._postgres else "?"
         names = self._column_names = ", ".join(c.name for c in _RECORD_COLUMNS)
+        self._copy_sql = f"COPY {audit_records.name} ({names}) FROM STDIN"
         self._insert_sql = (
             f"INSERT INTO {audit_records.name} ({names}) "
             f"VALUES ({', '.join(marker for _ in _RECORD_COLUMNS)})"
@@ -104,7 +106,11 @@ class SqlAuditStore:
             records = append(head, fresh, now)
             if records:
                 log_time: Any = now if self._postgres else _sqlite_time(now)
-                conn.exec_driver_sql(self._insert_sql, [self._values(r, log_time) for r in records])
+                rows = [self._values(r, log_time) for r in records]
+                if self._postgres:
+                    self._copy(conn, rows)
+                else:
+                    conn.exec_driver_sql(self._insert_sql, rows)
                 for record in records:
                     receipts[record.event_id] = AuditReceipt(
                         record.event_id, record.seq, record.leaf_hash
@@ -145,6 +151,19 @@ class SqlAuditStore:
             return run_transaction(self._engine, lambda conn: work(conn, False))
         except sa.exc.IntegrityError:
             return run_transaction(self._engine, lambda conn: work(conn, True))
+
+    def _copy(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # PostgreSQL: COPY costs the client about half of what executemany does.
+        # Driver errors are turned into SQLAlchemy's, which the callers handle.
+        driver: Any = conn.connection.dbapi_connection
+        try:
+            with driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation as exc:
+            raise sa.exc.IntegrityError(self._copy_sql, None, exc) from exc
+        except psycopg.OperationalError as exc:
+            raise sa.exc.OperationalError(self._copy_sql, None, exc) from exc
 
     def _values(self, record: AuditRecord, log_time: Any) -> tuple[Any, ...]:
         caller_time: Any = record.caller_time
