@@ -306,10 +306,10 @@ def build_gateway(
             if idempotency is not None
             else []
         ),
-        ResolveStep(registry),
-        ValidateStep(InputValidator()),
+        ResolveStep(registry, policy),
         CallChainStep(TaskTable(), router, max_depth=settings.routing.max_depth),
         PolicyStep(policy),
+        ValidateStep(InputValidator()),
         AuditRequestStep(audit),
     ]
     pipeline = InvokePipeline(steps, router)

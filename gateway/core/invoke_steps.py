@@ -1,9 +1,9 @@
 """The steps of the request chain. Each does one thing before routing and may act after.
 
 The chain is built once from an explicit list (see `gateway.server`):
-audit(outcome) -> quota -> resolve -> validate -> call chain -> policy -> audit(request),
-then the router. A step's `after` runs only if its `before` completed, in
-reverse order, so the outcome is audited last and also for refused calls.
+audit(outcome) -> quota -> idempotency -> resolve -> call chain -> policy -> validate
+-> audit(request), then the router. A step's `after` runs only if its `before`
+completed, in reverse order, so the outcome is audited last and also for refused calls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from gateway.core.router import Router
 from gateway.core.schema import InputValidator
 from gateway.core.task import TaskInfo
 from gateway.core.task_table import TaskTable
-from gateway.errors import InvalidRequest, PolicyDenied
+from gateway.errors import CapabilityNotFound, DomainNotFound, InvalidRequest, PolicyDenied
 
 
 class InvokeStep(Protocol):
@@ -62,17 +62,44 @@ class QuotaStep(_NoAfter):
 
 
 class ResolveStep(_NoAfter):
-    """Resolves `domain/capability` in the registry (NOT_FOUND when unknown)."""
+    """Resolves `domain/capability` in the registry (NOT_FOUND when unknown).
 
-    def __init__(self, registry: Registry) -> None:
+    The NOT_FOUND message lists only what the caller may invoke, and a domain the
+    caller may invoke nothing of reads as unknown: the catalog is not shown to callers
+    the policy would refuse (the same rule as ListDomains/DescribeDomain).
+    """
+
+    def __init__(self, registry: Registry, decider: PolicyDecider) -> None:
         self._registry = registry
+        self._decider = decider
 
     async def before(self, invocation: Invocation) -> None:
-        _, invocation.capability = self._registry.resolve(invocation.target)
+        target = invocation.target
+        try:
+            _, invocation.capability = self._registry.resolve(target)
+        except CapabilityNotFound:
+            record = self._registry.describe(target.domain)
+            visible = sorted(
+                f"{c.name}@{c.version}"
+                for c in record.capabilities
+                if self._decider.decide(
+                    invocation.caller, target.domain, c.name, Action.INVOKE
+                ).allowed
+            )
+            if not visible:
+                raise DomainNotFound(f"domain {target.domain!r} is not registered") from None
+            raise CapabilityNotFound(
+                f"domain {target.domain!r} has no capability {target.name!r}"
+                + (f" version {target.version!r}" if target.version else "")
+                + f" (offers: {', '.join(visible)})"
+            ) from None
 
 
 class ValidateStep(_NoAfter):
-    """Validates the input against the capability's JSON Schema."""
+    """Validates the input against the capability's JSON Schema.
+
+    Runs after the policy step, so schema details only reach callers who may invoke.
+    """
 
     def __init__(self, validator: InputValidator) -> None:
         self._validator = validator

@@ -15,11 +15,14 @@ from domains.sdk.testing import eventually, serve_in_process
 from federation.v1 import common_pb2 as pb
 from federation.v1 import gateway_pb2 as gw
 from federation.v1 import gateway_pb2_grpc as gw_grpc
+from gateway.core.decision import Action, Decision
+from gateway.core.models import Principal
 from gateway.errors import (
     DeadlineExceeded,
     DomainUnavailable,
     InvalidRequest,
     NotFound,
+    PolicyDenied,
 )
 from gateway.server import GatewayApp, build_gateway
 from gateway.services import metadata
@@ -257,3 +260,35 @@ async def test_calls_are_spread_over_live_replicas(
     served = Counter(r.output_or_raise()["served_by"] for r in results)
     assert set(served) == {"a", "b"}
     assert min(served.values()) >= 10
+
+
+class _NoInvokeOf:
+    """A real PolicyDecider refusing `invoke` on one domain (everything else allowed)."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    def decide(self, principal: Principal, domain: str, obj: str, action: Action) -> Decision:
+        if domain == self.domain and action is Action.INVOKE:
+            return Decision(False, f"{principal} may not invoke {domain}/{obj}", "test-deny")
+        return Decision(True, "allowed", "test-allow")
+
+
+async def test_a_refused_caller_learns_nothing_of_the_input_schema(tmp_path: Path) -> None:
+    app = build_gateway(gateway_settings(tmp_path), policy=_NoInvokeOf("echo"))
+    await app.start()
+    try:
+        async with (
+            serve_in_process(echo_domain(), gateway=app.address),
+            GatewayClient(app.address, domain="caller") as client,
+        ):
+            # Listings hide echo from everyone here; ask the routing view itself.
+            await eventually(
+                lambda: any(d.name == "echo" and d.endpoints for d in app.registry.list_domains()),
+                timeout=10,
+            )
+            # Policy decides before validation: the answer is the refusal, not "$.times".
+            with pytest.raises(PolicyDenied, match="may not invoke echo/echo"):
+                await client.invoke("echo/echo", {"text": "x", "times": 99})
+    finally:
+        await app.stop(0)

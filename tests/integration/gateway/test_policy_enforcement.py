@@ -173,3 +173,23 @@ async def test_registration_needs_register_on_the_own_domain(gateway: GatewayApp
         await stub.DeregisterDomain(
             gw.DeregisterDomainRequest(domain="risk"), metadata=identity("risk")
         )
+
+
+async def test_invoke_shows_nothing_of_a_catalog_to_a_caller_the_policy_refuses(
+    gateway: GatewayApp, federation: dict[str, object]
+) -> None:
+    async with (
+        client_as(gateway.address, "cli") as operator,
+        client_as(gateway.address, "support") as support,
+    ):
+        # No permission on finance at all: finance reads as unknown, like in listings.
+        with pytest.raises(NotFound) as unknown:
+            await operator.invoke("finance/wire-money", {})
+        assert unknown.value.message == "domain 'finance' is not registered"
+        # Some permission on risk: only what the caller may invoke is offered.
+        with pytest.raises(NotFound) as missing:
+            await operator.invoke("risk/nothing", {})
+        assert missing.value.message.endswith("(offers: score@1.0.0)")
+        # A permitted caller still sees the domain's offers it may invoke.
+        with pytest.raises(NotFound, match=r"offers: issue-refund@1.0.0\)$"):
+            await support.invoke("finance/wire-money", {})
