@@ -135,6 +135,9 @@ class GatewayApp:
         for service in ("", GATEWAY_SERVICE):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._background.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        self._background.append(
+            asyncio.create_task(self._summarize_renewals_forever(), name="renewal-audit")
+        )
         if self.policy_runtime is not None:
             self._background.append(
                 asyncio.create_task(self.policy_runtime.sync.run(), name="policy-sync")
@@ -211,6 +214,31 @@ class GatewayApp:
             return
         if purged:
             log.info("purged %d expired idempotency keys", purged)
+
+    async def _summarize_renewals_forever(self) -> None:
+        # Heartbeats are too many to record one by one: one record per interval
+        # counts the renewals of every domain (none when there were none).
+        while True:
+            await asyncio.sleep(self.settings.audit.renewal_summary_every)
+            renewals = self.registry.take_renewals()
+            if not renewals:
+                continue
+            try:
+                await self.audit.record(
+                    [
+                        AuditEvent(
+                            type=EventType.LEASES_RENEWED,
+                            actor="gateway",
+                            outcome="renewed",
+                            attributes={
+                                "renewals": renewals,
+                                "seconds": self.settings.audit.renewal_summary_every,
+                            },
+                        )
+                    ]
+                )
+            except GatewayError as exc:
+                log.warning("could not record lease renewals: %s", exc.message)
 
     async def _probe_forever(self) -> None:
         assert self.prober is not None

@@ -111,6 +111,9 @@ class AuditSettings(BaseModel):
         description="Name of the log in its signed checkpoints; the same on every replica.",
     )
     max_batch: int = Field(1000, ge=1, description="Most records committed in one transaction.")
+    renewal_summary_every: float = Field(
+        60.0, gt=0, description="Seconds between the records that count lease renewals."
+    )
     checkpoint_every_records: int = Field(
         1000, ge=1, description="A signed checkpoint at least every this many records."
     )

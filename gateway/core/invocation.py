@@ -50,6 +50,8 @@ class Invocation:
     fallback_reason: str = ""
     receipts: list[AuditReceipt] = field(default_factory=list)
     """Where the audit log put this call's records (returned to the caller)."""
+    endpoints: list[str] = field(default_factory=list)
+    """Endpoints the router sent the task to, in order (retries add more); audited."""
 
     def require_task(self) -> TaskInfo:
         """The task the chain created; a programming error if asked for too early."""

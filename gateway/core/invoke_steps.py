@@ -226,6 +226,8 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
     if invocation.fallback_from is not None:
         attributes["fallback_for"] = str(invocation.fallback_from)
         attributes["fallback_reason"] = invocation.fallback_reason
+    if invocation.endpoints:
+        attributes["endpoints"] = list(invocation.endpoints)  # where it was routed
     return AuditEvent(
         type=kind,
         actor=str(invocation.caller),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
@@ -71,6 +72,8 @@ class Registry:
         # Serialises read-then-replace of the view, so a slow full refresh that
         # started before a registration cannot overwrite the newer record.
         self._view_lock = asyncio.Lock()
+        self._renewals: Counter[str] = Counter()
+        # Lease renewals per domain since `take_renewals`: heartbeats are audited in bulk.
 
     async def _blocking(self, fn: Callable[[], T]) -> T:
         # Store calls block (SQLAlchemy); keep them off the event loop.
@@ -122,7 +125,13 @@ class Registry:
                 f"lease {lease_id!r} of domain {domain!r} is unknown or expired; register again"
             )
         self._replace_endpoint(renewed)
+        self._renewals[domain] += 1
         return renewed
+
+    def take_renewals(self) -> dict[str, int]:
+        """Lease renewals per domain since the last call (for the audit trail), and resets."""
+        renewals, self._renewals = dict(self._renewals), Counter()
+        return renewals
 
     async def deregister(self, *, domain: str, lease_id: str | None) -> int:
         """Removes one endpoint (or all) of `domain` from routing; history stays."""

@@ -76,6 +76,7 @@ class Router:
         for attempt in range(1, attempts + 1):
             address = self._choose(invocation, tried)
             tried.add(address)
+            invocation.endpoints.append(address)
             breaker = self.breakers.get(task.caller.domain, address)
             settled = False
             try:
