@@ -56,6 +56,16 @@ class SqlAuditStore:
         marker = "%s" if self._postgres else "?"
         names = self._column_names = ", ".join(c.name for c in _RECORD_COLUMNS)
         self._copy_sql = f"COPY {audit_records.name} ({names}) FROM STDIN"
+        self._lock_head_sql = (
+            "SELECT size, chain_hash, frontier, checkpoint_size, checkpoint_at "
+            f"FROM {audit_head.name} WHERE id = {marker}"
+            + (" FOR UPDATE" if self._postgres else "")
+        )
+        self._update_head_sql = (
+            f"UPDATE {audit_head.name} SET size = {marker}, chain_hash = {marker}, "
+            f"frontier = {marker}, checkpoint_size = {marker}, checkpoint_at = {marker}, "
+            f"updated_at = {marker} WHERE id = {marker}"
+        )
         self._insert_sql = (
             f"INSERT INTO {audit_records.name} ({names}) "
             f"VALUES ({', '.join(marker for _ in _RECORD_COLUMNS)})"
@@ -131,17 +141,17 @@ class SqlAuditStore:
                     )
                 )
             if records or checkpoint is not None:
-                conn.execute(
-                    sa.update(audit_head)
-                    .where(audit_head.c.id == HEAD_ID)
-                    .values(
-                        size=head.size,
-                        chain_hash=head.chain_hash,
-                        frontier=head.frontier.to_bytes(),
-                        checkpoint_size=head.checkpoint_size,
-                        checkpoint_at=head.checkpoint_at,
-                        updated_at=now,
-                    )
+                conn.exec_driver_sql(
+                    self._update_head_sql,
+                    (
+                        head.size,
+                        head.chain_hash,
+                        head.frontier.to_bytes(),
+                        head.checkpoint_size,
+                        self._time(head.checkpoint_at),
+                        self._time(now),
+                        HEAD_ID,
+                    ),
                 )
             return AppendResult(receipts, len(records), checkpoint, head)
 
@@ -194,11 +204,25 @@ class SqlAuditStore:
         )
 
     def _lock_head(self, conn: Connection) -> LogHead:
-        query = sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
-        if self._postgres:
-            query = query.with_for_update()
-        row = conn.execute(query).mappings().one()
-        return _head_from_row(row)
+        # Straight to the driver, as the statements of every group commit are: the
+        # SQLAlchemy statement building would cost more than the row itself.
+        size, chain, frontier, checkpoint_size, checkpoint_at = conn.exec_driver_sql(
+            self._lock_head_sql, (HEAD_ID,)
+        ).one()
+        if checkpoint_at is not None and not self._postgres:
+            checkpoint_at = _sqlite_datetime(checkpoint_at)
+        return LogHead(
+            size=size,
+            chain_hash=bytes(chain),
+            frontier=MerkleFrontier.from_bytes(size, bytes(frontier)),
+            checkpoint_size=checkpoint_size,
+            checkpoint_at=checkpoint_at,
+        )
+
+    def _time(self, moment: datetime | None) -> Any:
+        if moment is None or self._postgres:
+            return moment
+        return _sqlite_time(moment)
 
     def _existing(self, conn: Connection, event_ids: list[str]) -> dict[str, AuditReceipt]:
         found: dict[str, AuditReceipt] = {}
