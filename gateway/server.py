@@ -113,6 +113,8 @@ class GatewayApp:
     """The gateway's certificate, key and CA; None in insecure mode."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _unrecorded: list[AuditEvent] = field(default_factory=list)
+    """Lease expiries the audit trail could not take yet; retried every reaper cycle."""
 
     @property
     def address(self) -> str:
@@ -184,24 +186,31 @@ class GatewayApp:
             except GatewayError as exc:
                 log.warning("lease reaper: %s", exc.message)
                 continue
-            if not expired:
-                continue
             for endpoint in expired:
                 await self.transport.discard(endpoint.address)
                 if self.router is not None:
                     self.router.forget(endpoint.address)
-            await self.audit.record(
-                [
-                    AuditEvent(
-                        type=EventType.LEASE_EXPIRED,
-                        actor="gateway",
-                        target_domain=e.domain,
-                        outcome="expired",
-                        attributes={"address": e.address, "lease_id": e.lease_id},
-                    )
-                    for e in expired
-                ]
-            )
+            self._unrecorded += [
+                AuditEvent(
+                    type=EventType.LEASE_EXPIRED,
+                    actor="gateway",
+                    target_domain=e.domain,
+                    outcome="expired",
+                    attributes={"address": e.address, "lease_id": e.lease_id},
+                )
+                for e in expired
+            ]
+            if not self._unrecorded:
+                continue
+            try:
+                # The endpoints are out of routing either way; their expiry records
+                # wait here while the audit trail is unavailable (same event ids, so a
+                # write that did commit is not duplicated).
+                await self.audit.record(self._unrecorded)
+            except GatewayError as exc:
+                log.warning("lease expiries not recorded yet: %s", exc.message)
+                continue
+            self._unrecorded = []
 
     async def _purge_keys(self, idempotency: IdempotencyStore) -> None:
         now = self.registry.now()

@@ -240,21 +240,36 @@ def checkpoint_command(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Also save the signed note to this file."
     ),
+    gateway: str | None = typer.Option(
+        None,
+        "--gateway",
+        "-g",
+        help="Ask this gateway's AuditService (needs audit.read) instead of reading a database.",
+    ),
+    caller: str = CALLER_OPTION,
+    certs: Path = CERTS_OPTION,
+    insecure: bool = INSECURE_OPTION,
 ) -> None:
     """Print a signed checkpoint (C2SP note): keep it, and later ask for proofs against it."""
-    settings = _settings(config, state_dir, database_url)
-    store = _store(settings)
-    try:
-        checkpoint = store.checkpoint(size)
-    except StoreUnavailable as exc:
-        fail(exc.message, EXIT_UNAVAILABLE)
-    finally:
-        store.engine.dispose()
-    if checkpoint is None:
-        fail("no such checkpoint" if size is not None else "the log has no checkpoint yet", 1)
+    if gateway is not None:
+        request = au.GetCheckpointRequest(size=size or 0)
+        reply = _audit(gateway, caller, certs, insecure, lambda s: s.GetCheckpoint(request))
+        note = reply.note
+    else:
+        settings = _settings(config, state_dir, database_url)
+        store = _store(settings)
+        try:
+            checkpoint = store.checkpoint(size)
+        except StoreUnavailable as exc:
+            fail(exc.message, EXIT_UNAVAILABLE)
+        finally:
+            store.engine.dispose()
+        if checkpoint is None:
+            fail("no such checkpoint" if size is not None else "the log has no checkpoint yet", 1)
+        note = checkpoint.note
     if output is not None:
-        output.write_text(checkpoint.note)
-    sys.stdout.write(checkpoint.note)
+        output.write_text(note)
+    sys.stdout.write(note)
 
 
 # --- through the gateway's AuditService ------------------------------------------------

@@ -251,3 +251,6 @@ async def test_the_cli_queries_traces_exports_and_proves(
     rejected = runner.invoke(cli, ["audit", "prove", "--check", str(bundle), "--key", key])
     assert rejected.exit_code == 1
     assert "NOT" in rejected.output
+    code, out = await asyncio.to_thread(run, "checkpoint")
+    assert code == 0, out
+    assert "fedgate.local/audit\n" in out  # after the insecure-mode warning (stderr)
