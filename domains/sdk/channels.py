@@ -21,7 +21,7 @@ import grpc
 from gateway.core.names import check_name
 from gateway.identity.credentials import Credentials, default_certs_dir, insecure_requested
 from gateway.services import metadata
-from gateway.services.tls import INSECURE_WARNING, channel_credentials
+from gateway.services.tls import INSECURE_WARNING, channel_credentials, gateway_name_options
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def open_gateway_channel(
 
     Args:
         address: The gateway's `host:port`. With mTLS the gateway's certificate must
-            name this host (the development CA's certificates name localhost,
-            127.0.0.1 and ::1; `fedgate certs issue --gateway --dns HOST` adds more).
+            name `gateway.<trust-domain>` (the development CA issues it so), or the
+            host in `$FEDGATE_GATEWAY_SERVER_NAME`; see `gateway_name_options`.
         domain: The calling domain.
         credentials: The domain's certificate, key and CA (mTLS); None for insecure
             mode, where the domain is asserted in metadata.
@@ -102,7 +102,9 @@ def open_gateway_channel(
     if credentials.identity.domain != domain:
         raise ValueError(f"the certificate proves {credentials.identity}, not domain {domain!r}")
     return grpc.aio.secure_channel(
-        address, channel_credentials(credentials), options=list(_CHANNEL_OPTIONS)
+        address,
+        channel_credentials(credentials),
+        options=[*_CHANNEL_OPTIONS, *gateway_name_options(credentials)],
     )
 
 

@@ -21,7 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.identity.credentials import Credentials
-from gateway.services.tls import channel_credentials
+from gateway.services.tls import channel_credentials, gateway_name_options
 
 
 class StartupFailed(RuntimeError):
@@ -95,15 +95,18 @@ def wait_ready_file(child: Child, path: Path, timeout: float = 20.0) -> str:
 
 
 def is_serving(address: str, service: str = "", credentials: Credentials | None = None) -> bool:
-    """True if `grpc.health.v1.Health/Check` at `address` answers SERVING.
+    """True if the gateway's `grpc.health.v1.Health/Check` at `address` answers SERVING.
 
     With `credentials` the check runs over mTLS (what a gateway that is not
-    `--insecure` requires of every client); without, in plaintext.
+    `--insecure` requires of every client) and verifies the gateway's certificate;
+    without, in plaintext.
     """
     channel = (
         grpc.insecure_channel(address)
         if credentials is None
-        else grpc.secure_channel(address, channel_credentials(credentials))
+        else grpc.secure_channel(
+            address, channel_credentials(credentials), gateway_name_options(credentials)
+        )
     )
     with channel:
         try:

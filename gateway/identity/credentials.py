@@ -89,6 +89,16 @@ class Credentials:
         """The trust domain of this party's identity."""
         return self.identity.trust_domain
 
+    @property
+    def dns_names(self) -> tuple[str, ...]:
+        """The DNS names in the certificate's subject alternative names."""
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            return ()
+        return tuple(sans.value.get_values_for_type(x509.DNSName))
+
     @classmethod
     def load(cls, directory: Path, party: str) -> Credentials:
         """Loads `DIR/ca.pem`, `DIR/<party>.pem` and `DIR/<party>-key.pem`.

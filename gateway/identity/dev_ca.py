@@ -8,7 +8,8 @@ Folder layout (`fedgate certs init --dir DIR`, `fedgate certs issue ... --dir DI
 
     DIR/ca.pem               CA certificate: the trust anchor every party loads
     DIR/ca-key.pem           CA private key (0600): only `fedgate certs issue` reads it
-    DIR/gateway.pem          the gateway's certificate, URI SAN spiffe://<td>/gateway
+    DIR/gateway.pem          the gateway's certificate, URI SAN spiffe://<td>/gateway,
+                             DNS SAN gateway.<td> (the name clients verify)
     DIR/gateway-key.pem      its private key (0600)
     DIR/<name>.pem           domain <name>'s certificate, URI SAN spiffe://<td>/domain/<name>,
                              DNS SAN <name>.domain.<td>; server and client certificate
@@ -51,6 +52,7 @@ from gateway.identity.spiffe import (
     check_trust_domain,
     domain_id,
     endpoint_dns_name,
+    gateway_dns_name,
     gateway_id,
 )
 
@@ -201,7 +203,7 @@ def issue_gateway(
         ca_cert,
         ca_key,
         days=days,
-        dns_names=dns_names,
+        dns_names=(gateway_dns_name(trust_domain), *dns_names),
         ip_addresses=ip_addresses,
     )
 

@@ -87,3 +87,12 @@ def gateway_id(trust_domain: str) -> SpiffeId:
 def endpoint_dns_name(trust_domain: str, domain: str) -> str:
     """The DNS name a domain's server certificate carries and the gateway verifies."""
     return f"{domain}.domain.{trust_domain}"
+
+
+def gateway_dns_name(trust_domain: str) -> str:
+    """The DNS name the gateway's certificate carries and every client verifies.
+
+    Clients check this name instead of the dialled host, so that no other party of the
+    federation (whose certificates also name localhost) can pose as the gateway.
+    """
+    return f"gateway.{trust_domain}"

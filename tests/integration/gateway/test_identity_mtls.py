@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 from pydantic import BaseModel
 
 from domains.sdk import Domain, DomainServer, GatewayClient, TaskContext
@@ -23,6 +25,7 @@ from federation.v1 import gateway_pb2 as gw
 from federation.v1 import gateway_pb2_grpc as gw_grpc
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
+from gateway.cli import processes
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.audit_query import AuditQuery
 from gateway.errors import DomainUnavailable
@@ -31,7 +34,11 @@ from gateway.identity.credentials import Credentials
 from gateway.identity.errors import InvalidCertificate, MissingCredentials
 from gateway.server import GatewayApp, build_gateway
 from gateway.services import convert, metadata
-from gateway.services.tls import channel_credentials
+from gateway.services.tls import (
+    GATEWAY_SERVER_NAME_ENV,
+    channel_credentials,
+    server_credentials,
+)
 from gateway.settings import TlsSettings
 from gateway.store.audit_store import SqlAuditStore
 
@@ -389,3 +396,34 @@ async def test_a_refused_identity_lands_in_the_durable_audit_trail(
     assert record.actor == "spiffe://fedgate.local/domain/caller"
     assert (record.source_domain, record.target_domain) == ("caller", "beta")
     assert record.attribute_values()["claimed"] == "beta"
+
+
+@pytest.fixture
+async def posing_gateway(pki: Path) -> AsyncIterator[str]:
+    """A server on loopback with domain beta's certificate, which also names localhost."""
+    server = grpc.aio.server()
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(creds(pki, "beta")))
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
+
+
+async def test_no_domain_can_pose_as_the_gateway(
+    secure_gateway: GatewayApp,
+    posing_gateway: str,
+    pki: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caller = creds(pki, "caller")
+    assert await asyncio.to_thread(processes.is_serving, secure_gateway.address, "", caller)
+    assert not await asyncio.to_thread(processes.is_serving, posing_gateway, "", caller)
+    async with GatewayClient(posing_gateway, domain="caller", credentials=caller) as client:
+        with pytest.raises(DomainUnavailable):
+            await client.list_domains(timeout=5)
+    # Only the gateway's name stops it: checking the dialled host alone would not.
+    monkeypatch.setenv(GATEWAY_SERVER_NAME_ENV, "")
+    assert await asyncio.to_thread(processes.is_serving, posing_gateway, "", caller)

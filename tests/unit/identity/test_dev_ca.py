@@ -11,13 +11,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from gateway.identity import dev_ca
 from gateway.identity.credentials import Credentials
 from gateway.identity.errors import IdentityError, InvalidCertificate, MissingCredentials
+from gateway.services.tls import GATEWAY_SERVER_NAME_ENV, gateway_name_options
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("certs")
     dev_ca.init_ca(directory, "example.test")
-    dev_ca.issue_gateway(directory, dns_names=("gateway.example.test",), ip_addresses=("10.0.0.7",))
+    dev_ca.issue_gateway(directory, dns_names=("gw.example.com",), ip_addresses=("10.0.0.7",))
     dev_ca.issue_domain(directory, "risk")
     dev_ca.issue_domain(directory, "cli")
     return directory
@@ -78,8 +79,24 @@ def test_gateway_certificate_with_extra_names(certs: Path) -> None:
     assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [
         "spiffe://example.test/gateway"
     ]
-    assert "gateway.example.test" in sans.get_values_for_type(x509.DNSName)
+    # gateway.<td> is the name clients verify; only the gateway's certificate has it.
+    assert sans.get_values_for_type(x509.DNSName) == [
+        "gateway.example.test",
+        "gw.example.com",
+        "localhost",
+    ]
     assert ipaddress.ip_address("10.0.0.7") in sans.get_values_for_type(x509.IPAddress)
+    assert Credentials.load(certs, "gateway").dns_names[0] == "gateway.example.test"
+
+
+def test_clients_verify_the_gateways_name_unless_told_otherwise(certs: Path) -> None:
+    cli = Credentials.load(certs, "cli")
+    override = "grpc.ssl_target_name_override"
+    assert gateway_name_options(cli, {}) == [(override, "gateway.example.test")]
+    assert gateway_name_options(cli, {GATEWAY_SERVER_NAME_ENV: "gw.example.com"}) == [
+        (override, "gw.example.com")
+    ]
+    assert gateway_name_options(cli, {GATEWAY_SERVER_NAME_ENV: ""}) == []
 
 
 def test_credentials_load_and_name_the_identity(certs: Path) -> None:
