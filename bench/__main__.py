@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None) -> BenchConfig:
         help="the gateway's --log-level (default INFO, as `fedgate serve`)",
     )
     parser.add_argument(
+        "--audit-mode",
+        choices=("strict", "relaxed"),
+        default=defaults.audit_mode,
+        help="the gateway's audit mode (default strict, as `fedgate serve`); relaxed "
+        "measures the hop without waiting for the audit trail's commits",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON results go"
     )
     parser.add_argument(
@@ -87,6 +94,7 @@ def parse_args(argv: list[str] | None) -> BenchConfig:
         **sizes,
         concurrency=args.concurrency,
         gateway_log_level=args.gateway_log_level,
+        audit_mode=args.audit_mode,
         results_dir=args.results_dir,
         work_dir=args.work_dir,
     )
@@ -112,7 +120,7 @@ def run(config: BenchConfig, work_dir: Path) -> int:
         )
     try:
         console.print(f"starting gateway, echo domain and bare proxy (logs in {cluster.log_dir})")
-        cluster.start_all(config.gateway_log_level)
+        cluster.start_all(config.gateway_log_level, audit_mode=config.audit_mode)
         console.print(f"ready in {time.monotonic() - clock:.1f}s: {cluster.addresses}")
         measured = asyncio.run(
             measure(

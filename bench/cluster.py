@@ -45,9 +45,11 @@ class Cluster:
         """Process id of each child, by name."""
         return {c.name: c.process.pid for c in self.children}
 
-    def start_all(self, gateway_log_level: str, *, proxy: bool = True) -> None:
+    def start_all(
+        self, gateway_log_level: str, *, proxy: bool = True, audit_mode: str = "strict"
+    ) -> None:
         """Starts the gateway, the echo domain (registered) and the proxy in front of it."""
-        self._start_gateway(gateway_log_level)
+        self._start_gateway(gateway_log_level, audit_mode)
         self._start_echo()
         if proxy:
             self._start_proxy()
@@ -69,7 +71,7 @@ class Cluster:
         finally:
             processes.stop(wrapped)
 
-    def _start(self, name: str, module: str, *args: str) -> str:
+    def _start(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> str:
         ready = self.work_dir / f"{name}.addr"
         ready.unlink(missing_ok=True)
         env = {
@@ -81,6 +83,7 @@ class Cluster:
             "FEDGATE_INSECURE": "1",
             # The gateway's shared policy: `bench` may invoke echo (bench/policies/).
             "FEDGATE_POLICY__SEED_DIR": str(REPO_ROOT / "bench" / "policies"),
+            **(env or {}),
         }
         argv = processes.python_module(module, *args, "--ready-file", str(ready))
         argv = [*self.wrappers.get(name, ()), *argv]
@@ -98,7 +101,7 @@ class Cluster:
         self.addresses[name] = address
         return address
 
-    def _start_gateway(self, log_level: str) -> None:
+    def _start_gateway(self, log_level: str, audit_mode: str) -> None:
         state = self.work_dir / "state"
         self._start(
             "gateway",
@@ -110,6 +113,7 @@ class Cluster:
             str(state),
             "--log-level",
             log_level,
+            env={"FEDGATE_AUDIT__MODE": audit_mode},
         )
 
     def _start_echo(self) -> None:

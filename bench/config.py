@@ -22,6 +22,9 @@ class BenchConfig:
     """In-flight levels of the throughput phases."""
     gateway_log_level: str = "INFO"
     """The gateway's `--log-level` (INFO is what `fedgate serve` runs with)."""
+    audit_mode: str = "strict"
+    """The gateway's audit mode: strict (the default: two durable commits per call) or
+    relaxed (records queued, not awaited: the hop without the audit trail's fsyncs)."""
     phase_timeout: float = 120.0
     """Seconds one phase may take before the run is abandoned."""
     results_dir: Path = RESULTS_DIR

@@ -46,7 +46,8 @@ def print_report(config: BenchConfig, summary: dict[str, Any]) -> None:
     scenarios = summary["scenarios"]
     levels = [str(c) for c in config.concurrency]
     main = Table(
-        title=f"gateway hop — {config.calls} calls per phase x {config.repetitions} repetitions",
+        title=f"gateway hop — {config.calls} calls per phase x {config.repetitions} "
+        f"repetitions, audit {config.audit_mode}",
         title_justify="left",
     )
     main.add_column("scenario")

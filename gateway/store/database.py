@@ -82,7 +82,9 @@ def _open_sqlite(url: URL) -> Engine:
             raise StoreUnavailable(
                 f"cannot create the folder of the SQLite database {database}: {error}"
             ) from error
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    # No pre-ping: a connection to a local file does not go stale the way a network
+    # connection does, and the ping would cost a statement on every transaction.
+    engine = sa.create_engine(url)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
