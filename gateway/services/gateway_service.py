@@ -13,7 +13,7 @@ from federation.v1 import gateway_pb2 as gw
 from federation.v1 import gateway_pb2_grpc as gw_grpc
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.clock import Clock, utcnow
-from gateway.core.decision import Action, OpenPolicy
+from gateway.core.decision import Action, Decision, OpenPolicy
 from gateway.core.invocation import Invocation
 from gateway.core.models import ContextRef, DomainRecord, Principal, TaskUpdate
 from gateway.core.pipeline import InvokePipeline
@@ -58,7 +58,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.RegisterDomainRequest, context: Context
     ) -> gw.RegisterDomainResponse:
         try:
-            caller = self._may_register(caller_of(context), request.domain, "register")
+            caller = await self._may_register(caller_of(context), request.domain, "register")
             if not request.HasField("endpoint") or not request.endpoint.address:
                 raise InvalidRequest("endpoint.address is required")
             capabilities = [convert.capability_from_proto(c) for c in request.capabilities]
@@ -103,7 +103,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.HeartbeatRequest, context: Context
     ) -> gw.HeartbeatResponse:
         try:
-            self._may_register(caller_of(context), request.domain, "heartbeat for")
+            await self._may_register(caller_of(context), request.domain, "heartbeat for")
             endpoint = await self._registry.heartbeat(
                 domain=request.domain,
                 lease_id=request.lease_id,
@@ -121,7 +121,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         self, request: gw.DeregisterDomainRequest, context: Context
     ) -> gw.DeregisterDomainResponse:
         try:
-            caller = self._may_register(caller_of(context), request.domain, "deregister")
+            caller = await self._may_register(caller_of(context), request.domain, "deregister")
             removed = await self._registry.deregister(
                 domain=request.domain, lease_id=request.lease_id or None
             )
@@ -179,12 +179,35 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
 
     # --- policy -----------------------------------------------------------------
 
-    def _may_register(self, caller: Principal, domain: str, verb: str) -> Principal:
-        _self_only(caller, domain, verb)
-        decision = self._policy.decide(caller, domain, "*", Action.REGISTER)
-        if not decision.allowed:
-            raise PolicyDenied(decision.reason)
-        return caller
+    async def _may_register(self, caller: Principal, domain: str, verb: str) -> Principal:
+        """`caller` if it may `verb` `domain`; a refusal is recorded before it is raised."""
+        if caller.domain != domain:
+            decision = Decision(
+                allowed=False,
+                reason=f"domain {caller.domain!r} may not {verb} domain {domain!r}: "
+                "a domain may only register, renew or deregister itself",
+                rule="self-only",
+            )
+        else:
+            decision = self._policy.decide(caller, domain, "*", Action.REGISTER)
+        if decision.allowed:
+            return caller
+        await self._audit.record(
+            [
+                AuditEvent(
+                    type=EventType.POLICY_DECISION,
+                    actor=str(caller),
+                    source_domain=caller.domain,
+                    target_domain=domain,
+                    decision="deny",
+                    rule=decision.rule,
+                    policy_version=decision.policy_version,
+                    outcome="refused",
+                    attributes={"action": str(Action.REGISTER), "operation": verb},
+                )
+            ]
+        )
+        raise PolicyDenied(decision.reason)
 
     def _visible(self, caller: Principal, record: DomainRecord) -> DomainRecord:
         """The record with only the capabilities `caller` may invoke."""
@@ -277,15 +300,6 @@ def _send_receipts(
                 for r in receipts
             )
         )
-
-
-def _self_only(caller: Principal, domain: str, verb: str) -> Principal:
-    if caller.domain != domain:
-        raise PolicyDenied(
-            f"domain {caller.domain!r} may not {verb} domain {domain!r}: "
-            "a domain may only register, renew or deregister itself"
-        )
-    return caller
 
 
 def _invocation(request: gw.InvokeRequest, context: Context) -> Invocation:

@@ -258,7 +258,7 @@ async def test_the_gateways_own_certificate_is_no_caller(
 
 
 async def test_a_domain_registers_changes_and_deregisters_only_itself(
-    secure_gateway: GatewayApp, whoami: DomainServer, pki: Path
+    secure_gateway: GatewayApp, whoami: DomainServer, pki: Path, sink: RecordingSink
 ) -> None:
     channel, stub = secure_stub(secure_gateway.address, creds(pki, "caller"))
     async with channel:
@@ -285,6 +285,16 @@ async def test_a_domain_registers_changes_and_deregisters_only_itself(
         assert claimed.value.code() == grpc.StatusCode.UNAUTHENTICATED
         listed = await stub.ListDomains(gw.ListDomainsRequest())
     assert [d.name for d in listed.domains] == ["whoami"]
+    # Each refusal was recorded before the caller heard of it.
+    denials = [e for e in sink.events if e.type is EventType.POLICY_DECISION]
+    assert [(e.actor, e.target_domain, e.decision, e.rule) for e in denials] == [
+        ("caller", "whoami", "deny", "self-only")
+    ] * 3
+    assert [e.attributes["operation"] for e in denials] == [
+        "register",
+        "heartbeat for",
+        "deregister",
+    ]
 
 
 @pytest.mark.parametrize(
