@@ -37,6 +37,7 @@ from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, pending
 from gateway.core.clock import Clock, utcnow
 from gateway.errors import AuditUnavailable, StoreUnavailable
 from gateway.store.audit_store import SqlAuditStore
+from gateway.store.database import HeldConnection
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class DurableAuditSink:
         self._clock = clock
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._checkpoint_due_at: float | None = None
+        self._connection = HeldConnection(store.engine)
         self._unavailable = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -134,6 +136,8 @@ class DurableAuditSink:
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("the audit writer did not stop within %ss", timeout)
+        else:
+            self._connection.close()
 
     async def aclose(self) -> None:
         """`close` without blocking the event loop."""
@@ -189,7 +193,11 @@ class DurableAuditSink:
             return
         try:
             result = self.store.append(
-                items, now=now, checkpointer=checkpointer, force_checkpoint=final
+                items,
+                now=now,
+                checkpointer=checkpointer,
+                force_checkpoint=final,
+                held=self._connection,
             )
         except StoreUnavailable as exc:
             self._failed(owners, AuditUnavailable(f"audit trail unavailable: {exc.message}"))

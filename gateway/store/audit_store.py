@@ -27,7 +27,7 @@ from gateway.core.audit_query import AuditPage, AuditQuery
 from gateway.core.audit_record import AuditRecord
 from gateway.core.merkle import MerkleFrontier
 from gateway.store.audit_tables import HEAD_ID, audit_checkpoints, audit_head, audit_records
-from gateway.store.database import run_transaction, unavailable_on_error
+from gateway.store.database import HeldConnection, run_transaction, unavailable_on_error
 
 _RECORD_COLUMNS = tuple(audit_records.c)
 _DEDUPE_CHUNK = 500
@@ -85,6 +85,7 @@ class SqlAuditStore:
         now: datetime,
         checkpointer: Checkpointer | None = None,
         force_checkpoint: bool = False,
+        held: HeldConnection | None = None,
     ) -> AppendResult:
         """Appends records in one transaction, checkpointing when due.
 
@@ -94,6 +95,7 @@ class SqlAuditStore:
             now: The log time of the new records.
             checkpointer: Signs a checkpoint when one is due after the append.
             force_checkpoint: Checkpoint any records not yet covered, due or not.
+            held: The writer's kept-open connection (None: one from the pool).
 
         Returns:
             Receipts for every id, the number appended and the checkpoint made.
@@ -158,9 +160,9 @@ class SqlAuditStore:
         # Event ids are random, so a repeat is rare: insert optimistically, and only
         # when the unique index objects look the ids up and append what is new.
         try:
-            return run_transaction(self._engine, lambda conn: work(conn, False))
+            return run_transaction(self._engine, lambda conn: work(conn, False), held=held)
         except sa.exc.IntegrityError:
-            return run_transaction(self._engine, lambda conn: work(conn, True))
+            return run_transaction(self._engine, lambda conn: work(conn, True), held=held)
 
     def _copy(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         # PostgreSQL: COPY costs the client about half of what executemany does.

@@ -21,7 +21,9 @@ RESILIENCE = ResilienceSettings(
     retry_base_backoff=0.01,
     breaker_min_calls=3,
     breaker_failure_ratio=0.5,
-    breaker_cooldown=0.3,
+    # Long enough that even a loaded machine makes the fail-fast call inside it (the
+    # breaker would otherwise be half-open already and let a trial through).
+    breaker_cooldown=1.5,
     eject_after=2,
     probe_interval=0.05,
     probe_timeout=0.5,
