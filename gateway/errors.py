@@ -11,6 +11,7 @@
     │   ├── PayloadTooLarge            send less
     │   └── QuotaExceeded              slow down; retry after the hint
     ├── CallChainRefused               nesting too deep or a cycle (FAILED_PRECONDITION)
+    ├── VersionConflict                read the current version and retry (ABORTED)
     ├── PolicyDenied                   ask for the permission (PERMISSION_DENIED)
     ├── Unauthenticated                present a valid identity (UNAUTHENTICATED)
     ├── DomainUnavailable              no live endpoint / domain unreachable (UNAVAILABLE)
@@ -84,6 +85,18 @@ class QuotaExceeded(ResourceExhausted):
 
 class CallChainRefused(GatewayError):
     """A nested call would exceed the depth limit or re-enter a capability (a cycle)."""
+
+
+class VersionConflict(GatewayError):
+    """A context write named a version that is no longer current (optimistic concurrency).
+
+    `current_version` is the item's version now (0 when it does not exist); read it,
+    decide again, and write with that version as the expected one.
+    """
+
+    def __init__(self, message: str, current_version: int = 0) -> None:
+        super().__init__(message)
+        self.current_version = current_version
 
 
 class PolicyDenied(GatewayError):

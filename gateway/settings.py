@@ -149,6 +149,31 @@ class AuditSettings(BaseModel):
         return self.content_key or state_dir / "audit-content.key"
 
 
+class ContextSettings(BaseModel):
+    """The shared context space (see docs/context.md)."""
+
+    default_ttl: float = Field(
+        86_400.0, gt=0, description="Seconds a context item lives when its writer names no TTL."
+    )
+    max_ttl: float = Field(30 * 86_400.0, gt=0, description="Longest TTL a writer may ask for.")
+    max_value_bytes: int = Field(
+        256 * 1024, gt=0, description="Largest context value (its compact JSON, bytes)."
+    )
+    purge_interval: float = Field(
+        10.0, gt=0, description="Seconds between purges of expired items."
+    )
+    watch_poll_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a Watch waits before it looks for changes again without a "
+        "notification (changes made through this replica, or through another one on "
+        "PostgreSQL with `notify`, wake it at once).",
+    )
+    notify: bool = Field(
+        True, description="On PostgreSQL, LISTEN/NOTIFY wakes Watch streams of every replica."
+    )
+
+
 class RateSettings(BaseModel):
     """A token bucket: sustained calls per second and the burst above it."""
 
@@ -236,6 +261,7 @@ class Settings(BaseSettings):
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")
     policy: PolicySettings = PolicySettings()
     audit: AuditSettings = AuditSettings()
+    context: ContextSettings = ContextSettings()
     tls: TlsSettings = TlsSettings()
 
     @field_validator("listen")

@@ -8,7 +8,12 @@ Open an engine, migrate it, then build stores on it:
 """
 
 # Importing every table module registers its tables on the shared metadata.
-from gateway.store import audit_tables, idempotency_tables, policy_tables  # noqa: F401
+from gateway.store import (  # noqa: F401
+    audit_tables,
+    context_tables,
+    idempotency_tables,
+    policy_tables,
+)
 from gateway.store.database import migrate, open_engine
 from gateway.store.registry_store import SqlRegistryStore
 

@@ -16,6 +16,7 @@ from gateway.services.status_map import InternalError, error_for, status_for
         (errors.LeaseNotFound("x"), grpc.StatusCode.NOT_FOUND),
         (errors.PayloadTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.CallChainRefused("x"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.VersionConflict("x", 3), grpc.StatusCode.ABORTED),
         (errors.PolicyDenied("x"), grpc.StatusCode.PERMISSION_DENIED),
         (errors.Unauthenticated("x"), grpc.StatusCode.UNAUTHENTICATED),
         (errors.DomainUnavailable("x"), grpc.StatusCode.UNAVAILABLE),

@@ -15,6 +15,7 @@ from gateway.core.policy import CasbinPolicy, parse_rules, principal_of
 from .conftest import FLOWS_CSV, POLICY_CSV
 
 INV, R, A, P = Action.INVOKE, Action.REGISTER, Action.AUDIT_READ, Action.POLICY_ADMIN
+CR, CW = Action.CONTEXT_READ, Action.CONTEXT_WRITE
 
 # (subject, target domain, object, action, allowed, rule that allows it or "")
 DECISIONS: list[tuple[str, str, str, Action, bool, str]] = [
@@ -58,6 +59,18 @@ DECISIONS: list[tuple[str, str, str, Action, bool, str]] = [
     ("risk-client", "finance", "issue-refund", INV, False, ""),  # roles hold per domain
     ("support", "support", "open-refund-case", INV, False, ""),
     ("risk/agent/model-scorer", "finance", "issue-refund", INV, False, ""),
+    # shared context: owners write their own, the flow's domains read each other's
+    ("support", "support", "case", CW, True, "p, support, support, *, context.write"),
+    ("risk", "risk", "score", CW, True, "p, risk, risk, *, context.write"),
+    ("finance", "finance", "refund", CW, True, "p, finance, finance, *, context.write"),
+    ("finance", "support", "case", CR, True, "p, finance, *, *, context.read"),
+    ("support/agent/intake", "support", "notes", CR, True, "p, support, *, *, context.read"),
+    ("risk", "support", "case", CR, True, "p, risk, *, *, context.read"),
+    ("cli", "support", "case", CR, True, "p, cli, *, *, context.read"),
+    ("risk", "support", "case", CW, False, ""),  # nobody writes into another domain
+    ("cli", "cli", "note", CW, False, ""),
+    ("auditor", "support", "case", CR, False, ""),  # compliance reads the trail, not values
+    ("ghost", "support", "case", CR, False, ""),
     # compliance and administration
     ("auditor", "finance", "*", A, True, "p, auditors, *, *, audit.read"),
     ("auditor", "*", "*", A, True, "p, auditors, *, *, audit.read"),
