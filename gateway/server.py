@@ -25,6 +25,8 @@ from sqlalchemy import Engine
 from federation.v1 import (
     audit_pb2,
     audit_pb2_grpc,
+    context_pb2,
+    context_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     policy_pb2,
@@ -33,8 +35,10 @@ from federation.v1 import (
 from gateway.audit.reader import AuditReader
 from gateway.audit.trail import open_audit_trail
 from gateway.audit.writer import DurableAuditSink
+from gateway.context_runtime import ContextRuntime, open_context_runtime
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.circuit_breaker import BreakerBoard, BreakerPolicy
+from gateway.core.context.invoke_step import ContextStep
 from gateway.core.endpoint_health import EjectionPolicy, EndpointHealth
 from gateway.core.idempotency import IdempotencyStep, IdempotencyStore
 from gateway.core.invoke_steps import (
@@ -49,6 +53,7 @@ from gateway.core.invoke_steps import (
 )
 from gateway.core.lease import LeasePolicy
 from gateway.core.pipeline import InvokePipeline
+from gateway.core.policy import CasbinPolicy
 from gateway.core.ports import AuditSink, PolicyDecider, RegistryStore
 from gateway.core.quota import QuotaBook, Rate
 from gateway.core.registry import Registry
@@ -61,6 +66,7 @@ from gateway.identity.credentials import Credentials
 from gateway.policy_runtime import PolicyRuntime, open_policy_runtime
 from gateway.services.audit_service import AuditService
 from gateway.services.channels import ChannelPool, channel_options
+from gateway.services.context_service import ContextService
 from gateway.services.domain_transport import GrpcDomainTransport
 from gateway.services.gateway_service import GatewayService
 from gateway.services.health_prober import HealthProber
@@ -80,6 +86,7 @@ KEY_PURGE_INTERVAL = 60.0
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].full_name
 POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
 AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+CONTEXT_SERVICE = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
 
 
 @dataclass
@@ -111,6 +118,8 @@ class GatewayApp:
     """Threads for blocking store calls, off the event loop."""
     credentials: Credentials | None = None
     """The gateway's certificate, key and CA; None in insecure mode."""
+    context: ContextRuntime | None = None
+    """The shared context space (None when the gateway was given parts without a database)."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _unrecorded: list[AuditEvent] = field(default_factory=list)
@@ -144,6 +153,11 @@ class GatewayApp:
             self._background.append(
                 asyncio.create_task(self.policy_runtime.sync.run(), name="policy-sync")
             )
+        if self.context is not None:
+            self.context.start_listening()
+            self._background.append(
+                asyncio.create_task(self.context.purge_forever(), name="context-purge")
+            )
         if self.prober is not None and self.settings.resilience.probe_interval > 0:
             self._background.append(asyncio.create_task(self._probe_forever(), name="prober"))
         log.info(
@@ -162,6 +176,8 @@ class GatewayApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background.clear()
+        if self.context is not None:
+            await asyncio.to_thread(self.context.stop_listening)
         await self.server.stop(self.settings.grace_period if grace is None else grace)
         await self.transport.close()
         # Canceled handlers may have left store calls running in threads: wait for
@@ -329,6 +345,9 @@ def build_gateway(
         ),
         health=EndpointHealth(EjectionPolicy(eject_after=resilience.eject_after)),
     )
+    context: ContextRuntime | None = None
+    if engine is not None and isinstance(policy, CasbinPolicy):
+        context = open_context_runtime(settings, engine, policy, audit, store_executor)
     steps: list[InvokeStep] = [
         AuditOutcomeStep(audit),
         QuotaStep(_quota_book(settings)),
@@ -347,6 +366,7 @@ def build_gateway(
         CallChainStep(TaskTable(), router, max_depth=settings.routing.max_depth),
         PolicyStep(policy),
         ValidateStep(InputValidator()),
+        *([ContextStep(context.space)] if context is not None else []),
         AuditRequestStep(audit),
     ]
     pipeline = InvokePipeline(steps, router)
@@ -365,6 +385,8 @@ def build_gateway(
         policy_pb2_grpc.add_PolicyAdminServicer_to_server(
             PolicyService(policy_runtime.admin), server
         )
+    if context is not None:
+        context_pb2_grpc.add_ContextServiceServicer_to_server(ContextService(context.space), server)
     audit_reader = _audit_reader(settings, audit_writer, policy, registry)
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(audit_reader), server)
@@ -375,6 +397,7 @@ def build_gateway(
             GATEWAY_SERVICE,
             *((POLICY_SERVICE,) if policy_runtime is not None else ()),
             *((AUDIT_SERVICE,) if audit_reader is not None else ()),
+            *((CONTEXT_SERVICE,) if context is not None else ()),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -397,6 +420,7 @@ def build_gateway(
         prober=prober,
         idempotency=idempotency,
         credentials=credentials,
+        context=context,
     )
 
 

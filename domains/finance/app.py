@@ -1,5 +1,10 @@
 """Refunds: finance asks risk itself (a nested call), checks its limits, then books.
 
+Support attaches the case, its notes and risk's score from the shared context;
+the gateway redacts the notes (restricted) for finance, which reports what it got,
+checks the request against the case, and writes the booked refund back
+(`finance/refund`, confidential as declared).
+
 Finance does not trust a score handed to it by another domain: it makes its own
 nested call to `risk/score` in the same trace. Large or high-risk refunds are
 escalated to a human approver (the task ends input-required). The ledger agent
@@ -51,6 +56,24 @@ class RefundResult(BaseModel):
     risk_level: str
 
 
+@agent("case-review")
+async def case_review(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Reads what support attached: the case and risk's score, and notes what was withheld."""
+    for key, view in sorted(ctx.context.attached.items()):
+        if view.redacted:
+            await ctx.report(
+                f"context {key}: withheld ({view.item.classification.name.lower()}, "
+                f"owned by {view.item.owner})"
+            )
+        else:
+            await ctx.report(f"context {key}@{view.item.version}: received")
+    if "case" in ctx.context.attached and not ctx.context.attached["case"].redacted:
+        case = ctx.context.value("case")
+        if case["case_id"] != data["case_id"] or case["amount"] != data["amount"]:
+            raise ValueError("the request does not match the case in the shared context")
+    return data
+
+
 @agent("risk-check")
 async def risk_check(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
     """Finance's own nested call to risk (same trace, parent = this task)."""
@@ -62,6 +85,7 @@ async def risk_check(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
             "amount": data["amount"],
         },
         agent="agent/risk-check",
+        context=["case"],
     )
     return {**data, "risk_level": verdict["level"], "risk_score": verdict["score"]}
 
@@ -80,6 +104,7 @@ async def ledger(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
 
 
 REFUND = sequence(
+    case_review,
     risk_check,
     conditional(
         _needs_approval,
@@ -107,11 +132,13 @@ REFUND = sequence(
     returns=[Classification.CONFIDENTIAL],
 )
 async def issue_refund(ctx: TaskContext, request: IssueRefundRequest) -> RefundResult:
-    """Checks risk and limits, then books the refund."""
+    """Checks the case, risk and limits, books the refund and records it in the context."""
     booked = await REFUND(ctx, request.model_dump())
-    return RefundResult(
+    result = RefundResult(
         refund_id=booked["refund_id"],
         amount=booked["amount"],
         status="issued",
         risk_level=booked["risk_level"],
     )
+    await ctx.context.put("finance/refund", result.model_dump(mode="json"))
+    return result

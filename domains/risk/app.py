@@ -1,5 +1,8 @@
 """Risk scoring: two signal agents in parallel, then a model with a rules fallback.
 
+The verdict is written back into the trace's shared context as `risk/score`
+(internal, as the capability declares), where support and finance read it.
+
 The "model" agent stands in for an ML service that has no data on new customers;
 when it cannot score, the deterministic rules agent does (a fallback).
 """
@@ -99,6 +102,14 @@ def level_of(score: int) -> Literal["low", "medium", "high"]:
     returns=[Classification.INTERNAL],
 )
 async def score(ctx: TaskContext, request: ScoreRequest) -> ScoreResult:
-    """Scores one refund request."""
+    """Scores one refund request and writes the score back into the trace's context.
+
+    The score is classified as the capability declares (internal): every domain of
+    the refund flow may read it.
+    """
     verdict = await SCORING(ctx, request.model_dump())
-    return ScoreResult(level=level_of(verdict["score"]), **verdict)
+    result = ScoreResult(level=level_of(verdict["score"]), **verdict)
+    await ctx.context.put(
+        "risk/score", {"score": result.score, "level": result.level, "scorer": result.scorer}
+    )
+    return result

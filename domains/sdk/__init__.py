@@ -1,7 +1,9 @@
 """The domains SDK: build a domain's local orchestrator and join the federation.
 
     Domain, define_capability       declare capabilities as typed async handlers
-    TaskContext                     what a handler gets: report, call, require_input
+    TaskContext                     what a handler gets: report, call, require_input,
+                                    context (SharedContext: attached items, write-backs)
+    ContextClient                   read and write shared context outside a task
     Agent, agent, sequence, ...     coordinate agents inside the domain
     DomainServer, run_domain        serve the orchestrator, keep it registered
     GatewayClient                   call the gateway (nested calls, registry)
@@ -15,6 +17,7 @@ from domains.sdk.agents import Agent, FunctionAgent, agent
 from domains.sdk.capability import Capability, define_capability
 from domains.sdk.channels import open_gateway_channel
 from domains.sdk.context import TaskContext
+from domains.sdk.context_client import ContextClient
 from domains.sdk.domain import Domain
 from domains.sdk.errors import CallFailed, InputRequired
 from domains.sdk.events import TaskEvent
@@ -23,6 +26,7 @@ from domains.sdk.lease import LeaseKeeper
 from domains.sdk.orchestrator_service import OrchestratorService
 from domains.sdk.results import DomainInfo, EndpointInfo, InvokeResult, Lease
 from domains.sdk.server import DomainServer, run_domain
+from domains.sdk.shared_context import ContextRedacted, SharedContext
 from domains.sdk.workflow import (
     conditional,
     escalate,
@@ -31,13 +35,16 @@ from domains.sdk.workflow import (
     retry,
     sequence,
 )
-from gateway.core.models import Classification, TaskState
+from gateway.core.models import Classification, ContextRef, TaskState
 
 __all__ = [
     "Agent",
     "CallFailed",
     "Capability",
     "Classification",
+    "ContextClient",
+    "ContextRedacted",
+    "ContextRef",
     "Domain",
     "DomainInfo",
     "DomainServer",
@@ -49,6 +56,7 @@ __all__ = [
     "Lease",
     "LeaseKeeper",
     "OrchestratorService",
+    "SharedContext",
     "TaskContext",
     "TaskEvent",
     "TaskState",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from domains.sdk.errors import InputRequired
 from domains.sdk.gateway_client import GatewayClient, JSONInput
+from domains.sdk.shared_context import SharedContext
+from gateway.core.models import ContextRef
 from gateway.core.task import TaskInfo
 from gateway.errors import DeadlineExceeded
 
@@ -47,6 +49,8 @@ class TaskContext:
         self.task = task
         self._reporter = reporter or _log_progress
         self._gateway = gateway
+        self.context = SharedContext(task, gateway)
+        """The shared context of this task's trace: attached items and write-backs."""
 
     @property
     def task_id(self) -> str:
@@ -98,6 +102,7 @@ class TaskContext:
         timeout: float | None = None,  # noqa: ASYNC109
         idempotency_key: str = "",
         agent: str | None = None,
+        context: Sequence[str | ContextRef] = (),
     ) -> dict[str, Any]:
         """Calls a capability of another domain through the gateway, as a nested task.
 
@@ -111,6 +116,9 @@ class TaskContext:
             timeout: Seconds to wait; capped by this task's remaining time.
             idempotency_key: Makes retries of the nested call safe.
             agent: Agent acting inside this domain (`agent/<name>`) for the call.
+            context: Context items of this trace to hand to the target (keys for the
+                latest version, or `ContextRef`s); the gateway attaches what the
+                policy and flow rules let the target see and redacts the rest.
 
         Returns:
             The nested task's JSON output.
@@ -139,7 +147,7 @@ class TaskContext:
             idempotency_key=idempotency_key,
             timeout=timeout,
             call_path=self.task.call_path,
-            context_refs=(),
+            context_refs=tuple(r if isinstance(r, ContextRef) else ContextRef(r) for r in context),
             agent=agent,
         )
         return result.output_or_raise()

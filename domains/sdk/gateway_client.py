@@ -119,6 +119,14 @@ class GatewayClient:
             self._stub = gw_grpc.FederationGatewayStub(self._channel)
         return self._stub
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """This client's channel to the gateway (opened on first use), for other stubs."""
+        if self._channel is None:
+            _ = self.stub
+        assert self._channel is not None
+        return self._channel
+
     async def close(self) -> None:
         """Closes the channel; in-flight calls are cancelled."""
         channel, self._channel, self._stub = self._channel, None, None

@@ -37,6 +37,7 @@ from gateway.core.models import (
 from gateway.core.task import TaskInfo
 from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest, PolicyDenied
 from gateway.services import convert, metadata, status_map
+from gateway.services.context_convert import view_from_proto
 from gateway.services.identity import PEER_SPIFFE_ID
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,8 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         timeout = _timeout(task, capability, context)
         task = replace(
             task,
+            context=tuple(view_from_proto(c) for c in request.context),
+            context_grant=request.context_grant,
             deadline=datetime.now(UTC) + timedelta(seconds=timeout),
             call_path=_call_path(context) or (f"{task.target.domain}/{task.target.name}",),
         )

@@ -1,8 +1,11 @@
 """Refund cases: intake and customer history in parallel, a risk score, then a branch.
 
-Support opens the case, asks risk for a score (a nested cross-domain call) and,
-unless the risk is high, asks finance to pay. High-risk cases are escalated to a
-human (the task ends input-required with the question).
+Support opens the case, files it in the trace's shared context (`case`, confidential,
+and its own notes `case/notes`, restricted), asks risk for a score (a nested
+cross-domain call that gets the case attached) and, unless the risk is high, asks
+finance to pay, attaching the case, the notes and risk's score: the gateway hands
+finance the case and the score and redacts the restricted notes. High-risk cases are
+escalated to a human (the task ends input-required with the question).
 """
 
 from __future__ import annotations
@@ -66,9 +69,26 @@ async def history(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"customer_orders": customer["orders"]}
 
 
+CASE_KEYS = ("case_id", "customer_id", "order_id", "amount")
+
+
+@agent("case-file")
+async def case_file(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Files the case in the shared context: the case itself, and support's own notes."""
+    await ctx.context.put(
+        "case", {k: data[k] for k in CASE_KEYS}, classification=Classification.CONFIDENTIAL
+    )
+    await ctx.context.put(
+        "case/notes",
+        {"reason": data["reason"], "customer_orders": data["customer_orders"]},
+        classification=Classification.RESTRICTED,
+    )
+    return data
+
+
 @agent("risk-assessment")
 async def risk_assessment(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Asks the risk domain to score the refund."""
+    """Asks the risk domain to score the refund, handing it the case."""
     verdict = await ctx.call(
         "risk/score",
         {
@@ -77,17 +97,23 @@ async def risk_assessment(ctx: TaskContext, data: dict[str, Any]) -> dict[str, A
             "amount": data["amount"],
         },
         agent="agent/risk-assessment",
+        context=["case"],
     )
     return {**data, "risk_level": verdict["level"], "risk_score": verdict["score"]}
 
 
 @agent("refund-request")
 async def refund_request(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Asks finance to pay the refund."""
+    """Asks finance to pay the refund, attaching the case, support's notes and the score.
+
+    The notes are restricted: the flow rules let finance see that they exist, not
+    what they say (the gateway redacts them and records the redaction).
+    """
     paid = await ctx.call(
         "finance/issue-refund",
-        {k: data[k] for k in ("case_id", "customer_id", "order_id", "amount")},
+        {k: data[k] for k in CASE_KEYS},
         agent="agent/refund-request",
+        context=["case", "case/notes", "risk/score"],
     )
     return {**data, "refund_id": paid["refund_id"]}
 
@@ -113,13 +139,14 @@ def _high_risk(data: dict[str, Any]) -> bool:
     idempotent=False,
     timeout=20.0,
     accepts=[Classification.CONFIDENTIAL],
-    returns=[Classification.CONFIDENTIAL],
+    returns=[Classification.CONFIDENTIAL, Classification.RESTRICTED],
 )
 async def open_refund_case(ctx: TaskContext, request: RefundCaseRequest) -> RefundCaseResult:
     """Runs the refund workflow for one customer request."""
     data = request.model_dump()
     workflow = sequence(
         parallel(intake, history, merge=_merge(data), name="open-case"),
+        case_file,
         risk_assessment,
         conditional(
             _high_risk,

@@ -7,6 +7,7 @@ its only caller.
 
 from collections import abc as _abc
 from federation.v1 import common_pb2 as _common_pb2
+from federation.v1 import context_pb2 as _context_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
@@ -78,6 +79,13 @@ class ExecuteRequest(_message.Message):
 
     TASK_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    CONTEXT_GRANT_FIELD_NUMBER: _builtins.int
+    context_grant: _builtins.str
+    """Signed write grant for this task: send it with every context write made for
+    the task (`PutContextRequest.grant`); it bounds their classification by what
+    the capability declares it returns.
+    """
     @_builtins.property
     def task(self) -> _common_pb2.Task:
         """The task, as the gateway recorded it (ids, caller, deadline, depth)."""
@@ -86,15 +94,23 @@ class ExecuteRequest(_message.Message):
     def input(self) -> _common_pb2.Payload:
         """Validated input."""
 
+    @_builtins.property
+    def context(self) -> _containers.RepeatedCompositeFieldContainer[_context_pb2.ContextItem]:
+        """The context items the caller referenced, as this domain may see them (items
+        the policy or the flow rules withhold arrive redacted: no value).
+        """
+
     def __init__(
         self,
         *,
         task: _common_pb2.Task | None = ...,
         input: _common_pb2.Payload | None = ...,
+        context: _abc.Iterable[_context_pb2.ContextItem] | None = ...,
+        context_grant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "context_grant", b"context_grant", "input", b"input", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

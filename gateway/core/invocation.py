@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.core.audit_event import AuditReceipt
+from gateway.core.audit_event import AuditEvent, AuditReceipt
 from gateway.core.decision import Decision
 from gateway.core.models import (
     CapabilitySpec,
@@ -52,6 +52,8 @@ class Invocation:
     """Where the audit log put this call's records (returned to the caller)."""
     endpoints: list[str] = field(default_factory=list)
     """Endpoints the router sent the task to, in order (retries add more); audited."""
+    context_events: list[AuditEvent] = field(default_factory=list)
+    """Records of the context attached to the task, written with its request record."""
 
     def require_task(self) -> TaskInfo:
         """The task the chain created; a programming error if asked for too early."""

@@ -2,8 +2,9 @@
 
 The chain is built once from an explicit list (see `gateway.server`):
 audit(outcome) -> quota -> idempotency -> resolve -> call chain -> policy -> validate
--> audit(request), then the router. A step's `after` runs only if its `before`
-completed, in reverse order, so the outcome is audited last and also for refused calls.
+-> context (`gateway.core.context.invoke_step`) -> audit(request), then the router.
+A step's `after` runs only if its `before` completed, in reverse order, so the outcome
+is audited last and also for refused calls.
 """
 
 from __future__ import annotations
@@ -192,7 +193,9 @@ class AuditRequestStep(_NoAfter):
         self._sink = sink
 
     async def before(self, invocation: Invocation) -> None:
-        receipts = await self._sink.record([_event(invocation, EventType.TASK_REQUESTED)])
+        receipts = await self._sink.record(
+            [_event(invocation, EventType.TASK_REQUESTED), *invocation.context_events]
+        )
         invocation.receipts.extend(receipts)
 
 
@@ -228,6 +231,19 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
         attributes["fallback_reason"] = invocation.fallback_reason
     if invocation.endpoints:
         attributes["endpoints"] = list(invocation.endpoints)  # where it was routed
+    context = task.context if task is not None else ()
+    if context:
+        # What crossed with the task (hashes are in the context.read records beside it).
+        attributes["context"] = [
+            {
+                "key": v.item.key,
+                "version": v.item.version,
+                "owner": v.item.owner,
+                "classification": v.item.classification.name.lower(),
+                "redacted": v.redacted,
+            }
+            for v in context
+        ]
     return AuditEvent(
         type=kind,
         actor=str(invocation.caller),
@@ -243,4 +259,7 @@ def _event(invocation: Invocation, kind: EventType, outcome: Outcome | None = No
         outcome=outcome.label if outcome else "",
         duration_us=outcome.duration_us if outcome else 0,
         attributes=attributes,
+        classifications=tuple(
+            sorted({v.item.classification.name.lower() for v in context if not v.redacted})
+        ),
     )

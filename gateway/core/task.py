@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateway.core.context.items import ContextView
 from gateway.core.models import CapabilityTarget, ContextRef, Principal
 
 
@@ -23,3 +24,7 @@ class TaskInfo:
     depth: int = 1
     call_path: tuple[str, ...] = field(default=())
     """`domain/capability` of every task from the root to this one, inclusive."""
+    context: tuple[ContextView, ...] = ()
+    """The referenced context items as the target domain may see them (set by the gateway)."""
+    context_grant: str = ""
+    """Signed grant for the target's context write-backs (see `gateway.core.context.grant`)."""

@@ -26,6 +26,7 @@ from gateway.errors import (
 )
 from gateway.services import convert, metadata
 from gateway.services.channels import ChannelPool
+from gateway.services.context_convert import view_to_proto
 
 
 class GrpcDomainTransport:
@@ -65,6 +66,8 @@ class GrpcDomainTransport:
         request = orch.ExecuteRequest(
             task=convert.task_to_proto(task, TaskState.SUBMITTED),
             input=convert.payload_to_proto(input),
+            context=[view_to_proto(v) for v in task.context],
+            context_grant=task.context_grant,
         )
         call = stub.Execute(request, timeout=time_limit, metadata=_task_metadata(task))
         try:

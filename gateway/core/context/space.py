@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -273,7 +273,7 @@ class ContextSpace:
 
     async def watch(
         self, reader: Principal, trace_id: str, after_revision: int = 0
-    ) -> AsyncIterator[ContextView]:
+    ) -> AsyncGenerator[ContextView, None]:
         """Every change of a trace after `after_revision`, then each new one as it happens.
 
         Each view carries its trace revision (`view.item.revision`): a watcher that

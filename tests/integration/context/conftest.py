@@ -12,7 +12,9 @@ from sqlalchemy.engine import Engine
 
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.content_hash import ContentHasher
-from gateway.core.context import ContextAccess, ContextLimits, ContextSpace, GrantSigner
+from gateway.core.context.access import ContextAccess
+from gateway.core.context.grant import GrantSigner
+from gateway.core.context.space import ContextLimits, ContextSpace
 from gateway.core.policy import CasbinPolicy
 from gateway.store.context_store import SqlContextStore
 

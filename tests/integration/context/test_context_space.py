@@ -8,7 +8,8 @@ from contextlib import aclosing
 import pytest
 
 from gateway.core.audit_event import EventType
-from gateway.core.context import ContextSpace, ContextView, ContextWrite
+from gateway.core.context.items import ContextView, ContextWrite
+from gateway.core.context.space import ContextSpace
 from gateway.core.models import (
     CapabilitySpec,
     CapabilityTarget,

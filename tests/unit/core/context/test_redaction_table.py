@@ -13,7 +13,8 @@ import pytest
 
 from gateway.core.audit_event import EventType
 from gateway.core.content_hash import ContentHasher
-from gateway.core.context import ContextAccess, ContextItem
+from gateway.core.context.access import ContextAccess
+from gateway.core.context.items import ContextItem
 from gateway.core.models import Classification, Principal
 from gateway.core.policy import CasbinPolicy
 from tests.unit.core.policy.conftest import FLOWS_CSV, MODEL, POLICY_CSV
