@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.policy
 	$(BIN)/python -m bench.audit
+	$(BIN)/python -m bench.context
 
 bench-policy: $(STAMP)
 	$(BIN)/python -m bench.policy

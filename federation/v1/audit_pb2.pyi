@@ -552,3 +552,129 @@ class ExportChunk(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportChunk: _TypeAlias = ExportChunk  # noqa: Y015
+
+@_typing.final
+class GetLineageRequest(_message.Message):
+    """Which context item."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    trace_id: _builtins.str
+    """The trace the item lives in."""
+    key: _builtins.str
+    """The item's key."""
+    def __init__(
+        self,
+        *,
+        trace_id: _builtins.str = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "trace_id", b"trace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLineageRequest: _TypeAlias = GetLineageRequest  # noqa: Y015
+
+@_typing.final
+class LineageStep(_message.Message):
+    """One write, read or refusal of a context item, as its audit record tells it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CAPABILITY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    VIA_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """Position of the record in the log."""
+    action: _builtins.str
+    """`written`, `deleted`, `read`, `redacted`, `denied`, `stale` or `refused`."""
+    domain: _builtins.str
+    """The domain that wrote the item, or that received (or was refused) it."""
+    actor: _builtins.str
+    """The principal that acted (the caller of an Invoke for attached context)."""
+    owner: _builtins.str
+    """The item's owner."""
+    task_id: _builtins.str
+    """The task the step belongs to, if any."""
+    capability: _builtins.str
+    """The capability that received the item (Invoke), if any."""
+    version: _builtins.int
+    """The version written or read; 0 when none was."""
+    classification: _builtins.str
+    """`public` ... `restricted`."""
+    decision: _builtins.str
+    """`allow` or `deny`."""
+    rule: _builtins.str
+    """The rule that decided."""
+    via: _builtins.str
+    """How a read happened: `get`, `list`, `history`, `watch` or `invoke`."""
+    content_hash: _builtins.str
+    """Salted content hash of the value written or read (never the value)."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the log placed it."""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        action: _builtins.str = ...,
+        domain: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        capability: _builtins.str = ...,
+        version: _builtins.int = ...,
+        classification: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        via: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "capability", b"capability", "classification", b"classification", "content_hash", b"content_hash", "decision", b"decision", "domain", b"domain", "owner", b"owner", "rule", b"rule", "seq", b"seq", "task_id", b"task_id", "time", b"time", "version", b"version", "via", b"via"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineageStep: _TypeAlias = LineageStep  # noqa: Y015
+
+@_typing.final
+class GetLineageResponse(_message.Message):
+    """The lineage, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageStep]:
+        """Every visible step."""
+
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___LineageStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLineageResponse: _TypeAlias = GetLineageResponse  # noqa: Y015

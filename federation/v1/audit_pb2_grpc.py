@@ -70,6 +70,11 @@ class AuditServiceStub:
                 request_serializer=federation_dot_v1_dot_audit__pb2.ExportRecordsRequest.SerializeToString,
                 response_deserializer=federation_dot_v1_dot_audit__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/federation.v1.AuditService/GetLineage',
+                request_serializer=federation_dot_v1_dot_audit__pb2.GetLineageRequest.SerializeToString,
+                response_deserializer=federation_dot_v1_dot_audit__pb2.GetLineageResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -123,6 +128,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLineage(self, request, context):
+        """Lineage of one context item: every visible write, read and refusal of it, in
+        log order, from the trail alone (the item itself may be long gone).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +168,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportRecords,
                     request_deserializer=federation_dot_v1_dot_audit__pb2.ExportRecordsRequest.FromString,
                     response_serializer=federation_dot_v1_dot_audit__pb2.ExportChunk.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=federation_dot_v1_dot_audit__pb2.GetLineageRequest.FromString,
+                    response_serializer=federation_dot_v1_dot_audit__pb2.GetLineageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -325,6 +343,33 @@ class AuditService:
             '/federation.v1.AuditService/ExportRecords',
             federation_dot_v1_dot_audit__pb2.ExportRecordsRequest.SerializeToString,
             federation_dot_v1_dot_audit__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.v1.AuditService/GetLineage',
+            federation_dot_v1_dot_audit__pb2.GetLineageRequest.SerializeToString,
+            federation_dot_v1_dot_audit__pb2.GetLineageResponse.FromString,
             options,
             channel_credentials,
             insecure,

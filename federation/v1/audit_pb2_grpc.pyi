@@ -51,6 +51,10 @@ class AuditServiceStub:
     """A consistency proof: the log at one checkpoint is a prefix of the log at a later one."""
     ExportRecords: _grpc.UnaryStreamMultiCallable[_audit_pb2.ExportRecordsRequest, _audit_pb2.ExportChunk]
     """Streams a query's records as JSONL or CSV, ending with a signed manifest."""
+    GetLineage: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetLineageRequest, _audit_pb2.GetLineageResponse]
+    """Lineage of one context item: every visible write, read and refusal of it, in
+    log order, from the trail alone (the item itself may be long gone).
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -75,6 +79,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """A consistency proof: the log at one checkpoint is a prefix of the log at a later one."""
     ExportRecords: _aio.UnaryStreamMultiCallable[_audit_pb2.ExportRecordsRequest, _audit_pb2.ExportChunk]  # type: ignore[assignment]
     """Streams a query's records as JSONL or CSV, ending with a signed manifest."""
+    GetLineage: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetLineageRequest, _audit_pb2.GetLineageResponse]  # type: ignore[assignment]
+    """Lineage of one context item: every visible write, read and refusal of it, in
+    log order, from the trail alone (the item itself may be long gone).
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """Queries the audit trail and proves it intact. Every call needs `audit.read`:
@@ -132,5 +140,15 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_audit_pb2.ExportChunk], _abc.AsyncIterator[_audit_pb2.ExportChunk]]:
         """Streams a query's records as JSONL or CSV, ending with a signed manifest."""
+
+    @_abc_1.abstractmethod
+    def GetLineage(
+        self,
+        request: _audit_pb2.GetLineageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GetLineageResponse, _abc.Awaitable[_audit_pb2.GetLineageResponse]]:
+        """Lineage of one context item: every visible write, read and refusal of it, in
+        log order, from the trail alone (the item itself may be long gone).
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from domains.sdk import DomainInfo, GatewayClient, InvokeResult, TaskEvent, TaskState
 from gateway.cli.output import console, errors, fail, print_json, print_table
+from gateway.core.models import ContextRef
 from gateway.core.names import check_name, parse_capability_ref
 from gateway.errors import GatewayError
 from gateway.identity.credentials import (
@@ -266,6 +267,9 @@ def call_command(
     trace_id: str = typer.Option("", help="Trace to join (default: a new one)."),
     idempotency_key: str = typer.Option("", help="Key that makes retries safe."),
     stream: bool = typer.Option(False, "--stream", help="Show the task's events as they happen."),
+    context: list[str] = typer.Option(
+        [], "--context", help="Context item of the trace to attach, KEY or KEY@VERSION (repeat)."
+    ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Invoke a capability of a domain through the gateway and print the outcome.
@@ -285,6 +289,7 @@ def call_command(
             "trace_id": trace_id,
             "idempotency_key": idempotency_key,
             "agent": agent or None,
+            "context_refs": [_context_ref(c) for c in context],
         }
         if not stream:
             return await client.invoke(target, payload, **kwargs)
@@ -305,6 +310,13 @@ def call_command(
     result = run_client(gateway, caller, work, certs=certs, insecure=insecure)
     print_result(target, result, fmt)
     raise typer.Exit(EXIT_OF_STATE.get(result.state, 1))
+
+
+def _context_ref(text: str) -> ContextRef:
+    key, _, version = text.partition("@")
+    if version and not version.isdigit():
+        fail(f"--context {text!r}: expected KEY or KEY@VERSION", 2)
+    return ContextRef(key, int(version or 0))
 
 
 def _print_event(event: TaskEvent, fmt: Format) -> None:

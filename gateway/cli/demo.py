@@ -4,7 +4,9 @@ Everything runs as real processes on loopback, with mTLS: a fresh development CA
 and certificates (gateway, cli, risk, finance, support) in `<state>/certs`, the
 gateway on SQLite in the state folder, then risk, finance and support, each
 registering itself. The scenarios go through `fedgate call` exactly as a person
-would type them (with `FEDGATE_CERTS=<state>/certs`).
+would type them (with `FEDGATE_CERTS=<state>/certs`); then `fedgate context` and
+`fedgate audit lineage` show the first refund's shared context: what finance saw,
+what was redacted for it, and where support's restricted notes went.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -39,6 +42,20 @@ class Scenario:
     input: dict[str, object]
     expect_exit: int
     expect: str
+    in_demo_trace: bool = False
+    """Run in the demo's trace, whose shared context the context steps then show."""
+
+
+@dataclass(frozen=True)
+class CliStep:
+    """One other `fedgate` command of the tour (`{trace}` is the demo trace)."""
+
+    title: str
+    args: tuple[str, ...]
+    expect_exit: int
+    expect: str
+    shows: str
+    """Text the command's output must contain."""
 
 
 SCENARIOS = (
@@ -48,6 +65,7 @@ SCENARIOS = (
         {"customer_id": "c-1001", "order_id": "o-5001", "amount": 42.5, "reason": "arrived broken"},
         0,
         "completed: support -> risk, support -> finance -> risk",
+        in_demo_trace=True,
     ),
     Scenario(
         "large refund for an unknown customer",
@@ -79,6 +97,49 @@ SCENARIOS = (
     ),
 )
 
+CONTEXT_STEPS = (
+    CliStep(
+        "the refund's shared context, as finance sees it",
+        ("context", "list", "--trace", "{trace}", "--as", "finance"),
+        0,
+        "case and risk/score whole; support's restricted notes redacted",
+        "redacted",
+    ),
+    CliStep(
+        "support reads its own notes",
+        ("context", "get", "case/notes", "--trace", "{trace}", "--as", "support"),
+        0,
+        "restricted, whole: it never left support",
+        "restricted",
+    ),
+    CliStep(
+        "a stale write of the case",
+        (
+            "context",
+            "put",
+            "case",
+            "--trace",
+            "{trace}",
+            "--value",
+            "{{}}",
+            "-e",
+            "0",
+            "--as",
+            "support",
+        ),
+        1,
+        "ABORTED: names the current version",
+        "current version is 1",
+    ),
+    CliStep(
+        "where did support's notes go? (lineage from the audit trail)",
+        ("audit", "lineage", "--trace", "{trace}", "--key", "case/notes", "--as", "auditor"),
+        0,
+        "written by support, redacted for finance",
+        "redacted",
+    ),
+)
+
 OBSERVERS = {"cli": ("support", "risk"), "support": ("finance",)}
 """Who sees which domain registered: callers see only what the policy lets them invoke."""
 
@@ -100,22 +161,20 @@ def _wait_registered(
     )
 
 
-def _run_scenario(address: str, scenario: Scenario, certs: Path) -> tuple[int, float]:
-    argv = [
-        sys.executable,
-        "-m",
-        "gateway",
-        "call",
-        scenario.target,
-        "--gateway",
-        address,
-        "--input",
-        json.dumps(scenario.input),
-    ]
-    console.rule(f"[bold]{scenario.title}")
-    console.print(
-        f"$ fedgate call {scenario.target} --input '{json.dumps(scenario.input)}'", highlight=False
-    )
+def _run_scenario(
+    address: str, scenario: Scenario, certs: Path, trace: str
+) -> tuple[int, float, str]:
+    args = ["call", scenario.target, "--input", json.dumps(scenario.input)]
+    if scenario.in_demo_trace:
+        args += ["--trace-id", trace]
+    return _run_fedgate(address, scenario.title, args, certs)
+
+
+def _run_fedgate(address: str, title: str, args: list[str], certs: Path) -> tuple[int, float, str]:
+    argv = [sys.executable, "-m", "gateway", *args, "--gateway", address]
+    console.rule(f"[bold]{title}")
+    shown = " ".join(f"'{a}'" if a.startswith("{") else a for a in args)
+    console.print(f"$ fedgate {shown}", highlight=False)
     started = time.monotonic()
     done = subprocess.run(
         argv,
@@ -123,13 +182,14 @@ def _run_scenario(address: str, scenario: Scenario, certs: Path) -> tuple[int, f
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, CERTS_ENV: str(certs)},
+        # Wide enough that tables keep their words (the checks below read them).
+        env={**os.environ, CERTS_ENV: str(certs), "COLUMNS": "200"},
     )
     elapsed = time.monotonic() - started
     sys.stdout.write(done.stdout)
     sys.stdout.write(done.stderr)
     sys.stdout.flush()
-    return done.returncode, elapsed
+    return done.returncode, elapsed, done.stdout + done.stderr
 
 
 def demo_command(
@@ -143,7 +203,7 @@ def demo_command(
     ready = state_dir / "gateway.addr"
     ready.unlink(missing_ok=True)
     certs = state_dir / "certs"
-    dev_ca.issue_federation(certs, ("cli", *DOMAINS))
+    dev_ca.issue_federation(certs, ("cli", "auditor", *DOMAINS))
     cli = Credentials.load(certs, "cli")
     console.print(
         f"mTLS: fresh CA ({cli.trust_domain}) and certificates for the gateway, cli, "
@@ -151,7 +211,8 @@ def demo_command(
         highlight=False,
     )
     children: list[processes.Child] = []
-    results: list[tuple[Scenario, int, float]] = []
+    results: list[tuple[str, str, bool, int, float]] = []
+    trace = f"demo-{secrets.token_hex(8)}"
     try:
         gateway = processes.start(
             "gateway",
@@ -195,8 +256,15 @@ def demo_command(
             "(policies/policy.csv; `fedgate policy explain` says why)"
         )
         for scenario in SCENARIOS:
-            code, elapsed = _run_scenario(address, scenario, certs)
-            results.append((scenario, code, elapsed))
+            code, elapsed, _ = _run_scenario(address, scenario, certs, trace)
+            results.append(
+                (scenario.title, scenario.expect, code == scenario.expect_exit, code, elapsed)
+            )
+        for step in CONTEXT_STEPS:
+            args = [a.format(trace=trace) for a in step.args]
+            code, elapsed, output = _run_fedgate(address, step.title, args, certs)
+            ok = code == step.expect_exit and step.shows in output
+            results.append((step.title, step.expect, ok, code, elapsed))
     except processes.StartupFailed as exc:
         fail(str(exc))
     finally:
@@ -205,10 +273,10 @@ def demo_command(
         "demo summary",
         ["scenario", "expected", "exit", "seconds", "ok"],
         [
-            (s.title, s.expect, code, f"{elapsed:.2f}", "yes" if code == s.expect_exit else "NO")
-            for s, code, elapsed in results
+            (title, expect, code, f"{elapsed:.2f}", "yes" if ok else "NO")
+            for title, expect, ok, code, elapsed in results
         ],
     )
     console.print(f"logs: {logs}/  — every process stopped")
-    if any(code != s.expect_exit for s, code, _ in results):
+    if not all(ok for _, _, ok, _, _ in results):
         fail("a scenario did not end as expected")

@@ -7,7 +7,9 @@ import typer
 from gateway.cli.audit_commands import audit_app
 from gateway.cli.certs import certs_app
 from gateway.cli.client_commands import call_command, domains_app
+from gateway.cli.context_commands import context_app
 from gateway.cli.demo import demo_command
+from gateway.cli.lineage_command import lineage_command
 from gateway.cli.policy_commands import policy_app
 from gateway.cli.serve import serve_command
 
@@ -24,6 +26,8 @@ app.add_typer(domains_app, name="domains")
 app.add_typer(policy_app, name="policy")
 app.add_typer(certs_app, name="certs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(context_app, name="context")
+audit_app.command("lineage")(lineage_command)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from gateway.core.audit_log import SignedCheckpoint
 from gateway.core.audit_proof import ConsistencyBundle, InclusionBundle
 from gateway.core.audit_query import DEFAULT_PAGE, AuditQuery
 from gateway.core.audit_record import AuditRecord
+from gateway.core.context.lineage import LineageStep
 from gateway.services.convert import timestamp_from_proto, timestamp_to_proto
 
 
@@ -119,4 +120,44 @@ def consistency_bundle(message: au.ConsistencyProof) -> ConsistencyBundle:
     """The offline-checkable bundle of a consistency proof message."""
     return ConsistencyBundle(
         message.old_checkpoint.note, message.new_checkpoint.note, tuple(message.hashes)
+    )
+
+
+def lineage_step_to_proto(step: LineageStep) -> au.LineageStep:
+    """A lineage step as its wire message."""
+    return au.LineageStep(
+        seq=step.seq,
+        time=timestamp_to_proto(step.time),
+        action=step.action,
+        domain=step.domain,
+        actor=step.actor,
+        owner=step.owner,
+        task_id=step.task_id,
+        capability=step.capability,
+        version=step.version,
+        classification=step.classification,
+        decision=step.decision,
+        rule=step.rule,
+        via=step.via,
+        content_hash=step.content_hash,
+    )
+
+
+def lineage_step_from_proto(message: au.LineageStep) -> LineageStep:
+    """A wire lineage step (the CLI renders it)."""
+    return LineageStep(
+        seq=message.seq,
+        time=timestamp_from_proto(message.time),
+        action=message.action,
+        domain=message.domain,
+        actor=message.actor,
+        owner=message.owner,
+        task_id=message.task_id,
+        capability=message.capability,
+        version=message.version,
+        classification=message.classification,
+        decision=message.decision,
+        rule=message.rule,
+        via=message.via,
+        content_hash=message.content_hash,
     )

@@ -13,8 +13,15 @@ import grpc
 from federation.v1 import audit_pb2 as au
 from federation.v1 import audit_pb2_grpc as au_grpc
 from gateway.audit.reader import AuditReader, ExportFormat
+from gateway.core.context.items import check_key
+from gateway.core.context.lineage import lineage_of
 from gateway.errors import InvalidRequest
-from gateway.services.audit_convert import checkpoint_to_proto, query_from_proto, record_to_proto
+from gateway.services.audit_convert import (
+    checkpoint_to_proto,
+    lineage_step_to_proto,
+    query_from_proto,
+    record_to_proto,
+)
 from gateway.services.errors import abort_for
 from gateway.services.identity import caller_of
 
@@ -49,6 +56,18 @@ class AuditService(au_grpc.AuditServiceServicer):
         if page.next_cursor is not None:
             response.next_cursor = page.next_cursor
         return response
+
+    async def GetLineage(  # noqa: N802
+        self, request: au.GetLineageRequest, context: Context
+    ) -> au.GetLineageResponse:
+        try:
+            check_key(request.key)
+            records = await self._reader.trace(caller_of(context), request.trace_id)
+        except Exception as exc:
+            await abort_for(context, exc)
+        return au.GetLineageResponse(
+            steps=[lineage_step_to_proto(s) for s in lineage_of(records, request.key)]
+        )
 
     async def GetTrace(  # noqa: N802
         self, request: au.GetTraceRequest, context: Context

@@ -188,7 +188,13 @@ def test_demo_runs_and_leaves_no_process_behind(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo summary" in done.stdout
     summary = done.stdout.split("demo summary")[1]
-    assert summary.count("│ yes │") == 5, summary
+    # Five calls, then four shared-context steps (finance's redacted view, support's own
+    # notes, a stale write, the notes' lineage).
+    assert summary.count("│ yes │") == 9, summary
+    assert "│ NO  │" not in summary
+    assert "[redacted: restricted context may not flow from support to finance" in " ".join(
+        done.stdout.split()
+    )
     assert "cli may not invoke finance/issue-refund" in " ".join(done.stdout.split())
     address = (state / "gateway.addr").read_text()
     leftovers = []

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 from pydantic import BaseModel
 
@@ -24,10 +25,14 @@ from domains.sdk import (
 )
 from domains.sdk.testing import serve_in_process
 from domains.support.app import domain as support_domain
+from federation.v1 import audit_pb2 as au
+from federation.v1 import audit_pb2_grpc as au_grpc
 from gateway.core.audit_query import AuditQuery
 from gateway.core.audit_record import AuditRecord
+from gateway.core.context.lineage import lineage_dot
 from gateway.errors import InvalidRequest, NotFound, PolicyDenied, VersionConflict
 from gateway.server import GatewayApp, build_gateway
+from gateway.services.audit_convert import lineage_step_from_proto
 from gateway.settings import PolicySettings
 from tests.integration.gateway.conftest import wait_live
 from tests.integration.gateway.policy_helpers import default_policy_settings
@@ -204,3 +209,41 @@ async def test_refund_flow_shares_context_and_redacts_the_notes_for_finance(
     crossed = {c["key"]: c["redacted"] for c in requested.attribute_values()["context"]}
     assert crossed == {"case": False, "case/notes": True, "risk/score": False}
     assert requested.classifications == ("confidential", "internal")
+    await _check_lineage(gateway, trace, requested.span_id)
+
+
+async def _check_lineage(gateway: GatewayApp, trace: str, finance_task: str) -> None:
+    """The lineage of the refund flow's items, through AuditService.GetLineage."""
+    async with client(gateway, "auditor") as auditor, client(gateway, "finance") as finance:
+        stub = au_grpc.AuditServiceStub(auditor.channel)
+        notes = (
+            await stub.GetLineage(au.GetLineageRequest(trace_id=trace, key="case/notes"))
+        ).steps
+        score = (
+            await stub.GetLineage(au.GetLineageRequest(trace_id=trace, key="risk/score"))
+        ).steps
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await au_grpc.AuditServiceStub(finance.channel).GetLineage(
+                au.GetLineageRequest(trace_id=trace, key="case")
+            )
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED  # no audit.read
+    # support wrote its notes (restricted); finance got them redacted with the task.
+    assert [(s.action, s.domain, s.version, s.classification) for s in notes[:2]] == [
+        ("written", "support", 1, "restricted"),
+        ("redacted", "finance", 1, "restricted"),
+    ]
+    assert notes[1].task_id == finance_task
+    assert notes[1].via == "invoke"
+    assert notes[1].actor == "support/agent/refund-request"
+    assert [s.seq for s in notes] == sorted(s.seq for s in notes)
+    # risk/score: written twice by risk (support's call, finance's own check), read by
+    # finance with its task, and by finance's List in this test.
+    actions = [(s.action, s.domain, s.version) for s in score]
+    assert actions[:3] == [("written", "risk", 1), ("read", "finance", 1), ("written", "risk", 2)]
+    assert ("read", "finance", 2) in actions
+    assert score[0].content_hash == score[1].content_hash  # the same value crossed
+    dot = lineage_dot(trace, "case/notes", [lineage_step_from_proto(s) for s in notes])
+    assert dot.startswith("digraph lineage {")
+    assert '"support" -> "item:case/notes"' in dot
+    assert '"item:case/notes" -> "finance"' in dot
+    assert "dashed" in dot
