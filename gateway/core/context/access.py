@@ -16,7 +16,7 @@ the owner changes or deletes an item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gateway.core.audit_event import AuditEvent, EventType
@@ -190,4 +190,44 @@ class ContextAccess:
             outcome=outcome,
             classifications=() if level is None else (classification_name(level),),
             attributes=details,
+        )
+
+    def intent_event(
+        self,
+        writer: Principal,
+        *,
+        trace_id: str,
+        key: str,
+        decision: Decision,
+        operation: str,
+        classification: Classification | None = None,
+        task_id: str = "",
+        attributes: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """The allowed `context.write` decision, recorded before the store is touched.
+
+        Audit before acting: should the gateway or the trail fail after the write,
+        the trail still holds who was allowed to write what (the `context.written`
+        record of the outcome follows it).
+        """
+        return AuditEvent(
+            type=EventType.POLICY_DECISION,
+            actor=str(writer),
+            source_domain=writer.domain,
+            target_domain=writer.domain,
+            trace_id=trace_id,
+            task_id=task_id,
+            decision="allow" if decision.allowed else "deny",
+            rule=decision.rule,
+            policy_version=decision.policy_version,
+            outcome="allowed" if decision.allowed else "refused",
+            classifications=()
+            if classification is None
+            else (classification_name(classification),),
+            attributes={
+                "action": str(Action.CONTEXT_WRITE),
+                "operation": operation,
+                "key": key,
+                **(attributes or {}),
+            },
         )

@@ -6,7 +6,8 @@ runs store calls in the store's worker threads. Reads that the policy or the
 context-flow rules refuse are answered with redacted views, never with an error:
 the reader learns that the item exists, its classification and owner, not its value.
 
-    put/delete ─▶ decide context.write ─▶ store (versioned) ─▶ audit ─▶ answer
+    put/delete ─▶ decide context.write ─▶ audit the decision ─▶ store (versioned)
+               ─▶ audit the outcome ─▶ answer
     get/list/history/watch ─▶ store ─▶ per item: decide read + flow ─▶ audit ─▶ views
     attach (Invoke) ─▶ per ref: store ─▶ decide for the target domain ─▶ views + records
 """
@@ -144,6 +145,18 @@ class ContextSpace:
                 )
             )
             raise PolicyDenied(decision.reason)
+        await self._record(
+            self.access.intent_event(
+                writer,
+                trace_id=write.trace_id,
+                key=write.key,
+                decision=decision,
+                operation="put",
+                classification=classification,
+                task_id=task_id,
+                attributes=asked,
+            )
+        )
         try:
             item = await self._blocking(
                 lambda: self._store.put(
@@ -197,6 +210,16 @@ class ContextSpace:
                 writer, base, decision, PolicyDenied(decision.reason), None, ""
             )
             raise PolicyDenied(decision.reason)
+        await self._record(
+            self.access.intent_event(
+                writer,
+                trace_id=trace_id,
+                key=key,
+                decision=decision,
+                operation="delete",
+                attributes={"expected_version": expected_version},
+            )
+        )
         now = self._clock()
         try:
             item = await self._blocking(

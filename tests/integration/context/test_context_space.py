@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import aclosing
 
 import pytest
+from sqlalchemy.engine import Engine
 
-from gateway.core.audit_event import EventType
+from gateway.core.audit_event import AuditEvent, EventType
+from gateway.core.content_hash import ContentHasher
+from gateway.core.context.access import ContextAccess
+from gateway.core.context.grant import GrantSigner
 from gateway.core.context.items import ContextView, ContextWrite
 from gateway.core.context.space import ContextSpace
 from gateway.core.models import (
@@ -17,14 +22,17 @@ from gateway.core.models import (
     ContextRef,
     Principal,
 )
+from gateway.core.policy import CasbinPolicy
 from gateway.core.task import TaskInfo
 from gateway.errors import (
+    AuditUnavailable,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
     PolicyDenied,
     VersionConflict,
 )
+from gateway.store.context_store import SqlContextStore
 
 from .conftest import Clock, KeepingSink
 
@@ -60,6 +68,14 @@ async def test_put_get_and_the_records_they_leave(space: ContextSpace, sink: Kee
         ("confidential",),
     )
     assert written.attributes["version"] == 1
+    # Audit before acting: the allowed decision is recorded before the store is written.
+    (intent,) = sink.of(EventType.POLICY_DECISION)
+    assert sink.events.index(intent) < sink.events.index(written)
+    assert (intent.decision, intent.attributes["action"], intent.attributes["key"]) == (
+        "allow",
+        "context.write",
+        "case",
+    )
     (read,) = sink.of(EventType.CONTEXT_READ)
     # The same value hashes the same in both records: the trail shows what crossed.
     assert read.attributes["content_hash"] == written.attributes["content_hash"]
@@ -76,6 +92,26 @@ async def test_stale_writes_are_refused_and_recorded(
     stale = [e for e in sink.of(EventType.CONTEXT_WRITTEN) if e.outcome == "stale"]
     assert len(stale) == 1
     assert stale[0].attributes["current_version"] == 2
+
+
+async def test_nothing_is_written_while_the_trail_is_unavailable(
+    db_engine: Engine, default_policy: CasbinPolicy, clock: Clock
+) -> None:
+    class DownSink(KeepingSink):
+        async def record(self, events: list[AuditEvent]) -> Sequence[object]:
+            raise AuditUnavailable("audit trail unavailable: the test took it away")
+
+    store = SqlContextStore(db_engine)
+    down = ContextSpace(
+        store,
+        ContextAccess(default_policy, ContentHasher(b"c" * 32)),
+        DownSink(),
+        GrantSigner(b"g" * 32),
+        clock=clock,
+    )
+    with pytest.raises(AuditUnavailable):
+        await down.put(SUPPORT, write("case", 1, expected_version=0))
+    assert store.history(trace_id=TRACE, key="case") == []
 
 
 async def test_concurrent_writers_through_the_space_one_wins(space: ContextSpace) -> None:
