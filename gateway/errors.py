@@ -6,11 +6,14 @@
     ├── NotFound                       the name is unknown (NOT_FOUND)
     │   ├── DomainNotFound
     │   ├── CapabilityNotFound
-    │   └── LeaseNotFound              re-register, the lease is gone
+    │   ├── LeaseNotFound              re-register, the lease is gone
+    │   └── TaskNotFound               no such task (or not one the caller may see)
     ├── ResourceExhausted              a limit was hit (RESOURCE_EXHAUSTED)
     │   ├── PayloadTooLarge            send less
     │   └── QuotaExceeded              slow down; retry after the hint
-    ├── CallChainRefused               nesting too deep or a cycle (FAILED_PRECONDITION)
+    ├── FailedPrecondition             not possible in the current state (FAILED_PRECONDITION)
+    │   ├── CallChainRefused           nesting too deep or a cycle
+    │   └── TaskNotWaiting             the task is not waiting for input (respond later, or not)
     ├── VersionConflict                read the current version and retry (ABORTED)
     ├── PolicyDenied                   ask for the permission (PERMISSION_DENIED)
     ├── Unauthenticated                present a valid identity (UNAUTHENTICATED)
@@ -83,7 +86,15 @@ class QuotaExceeded(ResourceExhausted):
         self.retry_after = retry_after
 
 
-class CallChainRefused(GatewayError):
+class TaskNotFound(NotFound):
+    """No stored task has that id, or the caller may not see it."""
+
+
+class FailedPrecondition(GatewayError):
+    """The request is valid but not possible in the current state."""
+
+
+class CallChainRefused(FailedPrecondition):
     """A nested call would exceed the depth limit or re-enter a capability (a cycle)."""
 
 
@@ -97,6 +108,10 @@ class VersionConflict(GatewayError):
     def __init__(self, message: str, current_version: int = 0) -> None:
         super().__init__(message)
         self.current_version = current_version
+
+
+class TaskNotWaiting(FailedPrecondition):
+    """An answer was sent to a task that is not waiting for input."""
 
 
 class PolicyDenied(GatewayError):

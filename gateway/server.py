@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from federation.v1 import (
     gateway_pb2_grpc,
     policy_pb2,
     policy_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
 )
 from gateway.audit.reader import AuditReader
 from gateway.audit.trail import open_audit_trail
@@ -61,6 +64,7 @@ from gateway.core.retry_policy import RetryPolicy
 from gateway.core.router import Router
 from gateway.core.schema import InputValidator
 from gateway.core.task_table import TaskTable
+from gateway.core.tasks.manager import TaskConfig, TaskManager
 from gateway.errors import GatewayError
 from gateway.identity.credentials import Credentials
 from gateway.policy_runtime import PolicyRuntime, open_policy_runtime
@@ -72,11 +76,13 @@ from gateway.services.gateway_service import GatewayService
 from gateway.services.health_prober import HealthProber
 from gateway.services.identity import IdentityInterceptor
 from gateway.services.policy_service import PolicyService
+from gateway.services.task_service import TaskService
 from gateway.services.tls import INSECURE_WARNING, gateway_credentials, server_credentials
-from gateway.settings import RateSettings, Settings
+from gateway.settings import RateSettings, Settings, TaskSettings
 from gateway.store.database import migrate, open_engine
 from gateway.store.idempotency_store import SqlIdempotencyStore
 from gateway.store.registry_store import SqlRegistryStore
+from gateway.store.task_store import SqlTaskStore
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,7 @@ GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["FederationGateway"].f
 POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name
 AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 CONTEXT_SERVICE = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+TASK_SERVICE = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
 
 
 @dataclass
@@ -120,6 +127,8 @@ class GatewayApp:
     """The gateway's certificate, key and CA; None in insecure mode."""
     context: ContextRuntime | None = None
     """The shared context space (None when the gateway was given parts without a database)."""
+    tasks: TaskManager | None = None
+    """Long-running tasks (None when the gateway has no database of its own)."""
     port: int = 0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _unrecorded: list[AuditEvent] = field(default_factory=list)
@@ -160,6 +169,8 @@ class GatewayApp:
             )
         if self.prober is not None and self.settings.resilience.probe_interval > 0:
             self._background.append(asyncio.create_task(self._probe_forever(), name="prober"))
+        if self.tasks is not None:
+            self.tasks.start()  # first re-attaches to this instance's tasks from before
         log.info(
             "gateway serving on %s (%s)",
             self.address,
@@ -178,6 +189,10 @@ class GatewayApp:
         self._background.clear()
         if self.context is not None:
             await asyncio.to_thread(self.context.stop_listening)
+        if self.tasks is not None:
+            # Long-running tasks keep running in their domains; whoever starts next
+            # (this instance again, or a replica once the leases ran out) re-attaches.
+            await self.tasks.close()
         await self.server.stop(self.settings.grace_period if grace is None else grace)
         await self.transport.close()
         # Canceled handlers may have left store calls running in threads: wait for
@@ -348,6 +363,7 @@ def build_gateway(
     context: ContextRuntime | None = None
     if engine is not None and isinstance(policy, CasbinPolicy):
         context = open_context_runtime(settings, engine, policy, audit, store_executor)
+    tasks = TaskTable()
     steps: list[InvokeStep] = [
         AuditOutcomeStep(audit),
         QuotaStep(_quota_book(settings)),
@@ -363,7 +379,7 @@ def build_gateway(
             else []
         ),
         ResolveStep(registry, policy),
-        CallChainStep(TaskTable(), router, max_depth=settings.routing.max_depth),
+        CallChainStep(tasks, router, max_depth=settings.routing.max_depth),
         PolicyStep(policy),
         ValidateStep(InputValidator()),
         *([ContextStep(context.space)] if context is not None else []),
@@ -387,6 +403,20 @@ def build_gateway(
         )
     if context is not None:
         context_pb2_grpc.add_ContextServiceServicer_to_server(ContextService(context.space), server)
+    task_manager: TaskManager | None = None
+    if engine is not None:
+        task_manager = TaskManager(
+            pipeline=pipeline,
+            store=SqlTaskStore(engine),
+            link=transport,
+            registry=registry,
+            policy=policy,
+            audit=audit,
+            config=_task_config(settings.tasks, settings.state_dir),
+            executor=store_executor,
+            idempotency=idempotency,
+        )
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(task_manager), server)
     audit_reader = _audit_reader(settings, audit_writer, policy, registry)
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(audit_reader), server)
@@ -398,6 +428,7 @@ def build_gateway(
             *((POLICY_SERVICE,) if policy_runtime is not None else ()),
             *((AUDIT_SERVICE,) if audit_reader is not None else ()),
             *((CONTEXT_SERVICE,) if context is not None else ()),
+            *((TASK_SERVICE,) if task_manager is not None else ()),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -421,6 +452,29 @@ def build_gateway(
         idempotency=idempotency,
         credentials=credentials,
         context=context,
+        tasks=task_manager,
+    )
+
+
+def _task_config(tasks: TaskSettings, state_dir: Path) -> TaskConfig:
+    """Task settings, with this instance's id (created once in the state folder)."""
+    instance = tasks.instance
+    if not instance:
+        # Stable across restarts, so a restarted gateway takes its own tasks back at
+        # once instead of waiting for their leases to run out.
+        path = state_dir / "gateway-instance"
+        try:
+            instance = path.read_text().strip()
+        except FileNotFoundError:
+            instance = f"gw-{secrets.token_hex(6)}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(instance + "\n")
+    return TaskConfig(
+        instance=instance,
+        lease_ttl=tasks.lease_ttl,
+        default_timeout=tasks.default_timeout,
+        reattach_grace=tasks.reattach_grace,
+        poll_interval=tasks.poll_interval,
     )
 
 

@@ -48,6 +48,28 @@ class RoutingSettings(BaseModel):
     )
 
 
+class TaskSettings(BaseModel):
+    """Long-running tasks (TaskService): ownership leases and recovery after a restart."""
+
+    instance: str = Field(
+        "",
+        description="This gateway instance's id, stable across its restarts; empty means one "
+        "created once in <state_dir>/gateway-instance. Replicas must have distinct ids.",
+    )
+    lease_ttl: float = Field(
+        15.0, gt=0, description="Seconds an instance holds a task it follows unless renewed."
+    )
+    default_timeout: float = Field(
+        3600.0, gt=0, description="Deadline (s) of a submitted task whose caller sets none."
+    )
+    reattach_grace: float = Field(
+        30.0, ge=0, description="Seconds to keep trying to reach a task's domain after a restart."
+    )
+    poll_interval: float = Field(
+        0.5, gt=0, description="Seconds between store reads of a watcher on another replica."
+    )
+
+
 class ResilienceSettings(BaseModel):
     """Retries, circuit breakers and endpoint health checks."""
 
@@ -256,6 +278,7 @@ class Settings(BaseSettings):
     )
     lease: LeaseSettings = LeaseSettings()
     routing: RoutingSettings = RoutingSettings()
+    tasks: TaskSettings = TaskSettings()
     resilience: ResilienceSettings = ResilienceSettings()
     quotas: QuotaSettings = QuotaSettings()
     grace_period: float = Field(5.0, ge=0, description="Seconds to finish calls on shutdown.")

@@ -10,12 +10,16 @@ from typing import Any, NoReturn
 from domains.sdk.errors import InputRequired
 from domains.sdk.gateway_client import GatewayClient, JSONInput
 from domains.sdk.shared_context import SharedContext
+from domains.sdk.task_runs import Answer
 from gateway.core.models import ContextRef
 from gateway.core.task import TaskInfo
 from gateway.errors import DeadlineExceeded
 
 Reporter = Callable[[str], Awaitable[None]]
 """Receives progress notes; the orchestrator streams each as a WORKING event."""
+
+Asker = Callable[[str], Awaitable[Answer]]
+"""Pauses a long-running task on a question until a human answers it."""
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class TaskContext:
         *,
         reporter: Reporter | None = None,
         gateway: GatewayClient | None = None,
+        asker: Asker | None = None,
     ) -> None:
         """Creates a context; the orchestrator service does this for every task.
 
@@ -45,12 +50,15 @@ class TaskContext:
             task: The task being executed.
             reporter: Where progress notes go; None logs them.
             gateway: Client for nested calls; None makes `call` raise.
+            asker: Pauses the task on a question (long-running tasks); None makes
+                `ask` end the task input-required instead.
         """
         self.task = task
         self._reporter = reporter or _log_progress
         self._gateway = gateway
         self.context = SharedContext(task, gateway)
         """The shared context of this task's trace: attached items and write-backs."""
+        self._asker = asker
 
     @property
     def task_id(self) -> str:
@@ -91,6 +99,29 @@ class TaskContext:
             domains.sdk.errors.InputRequired: Always.
         """
         raise InputRequired(question)
+
+    async def ask(self, question: str) -> Answer:
+        """Asks a human and waits for the answer (the human-escalation path).
+
+        In a long-running task (`fedgate task submit`, `TaskService.SubmitTask`) the
+        task pauses in state input-required with the question until someone the
+        shared policy allows (`respond` on this capability) answers with
+        `fedgate task respond`; then it resumes and this returns the answer. In a
+        synchronous call (`Invoke`) nobody could answer while the caller waits: the
+        task ends input-required with the question, as `require_input` does.
+
+        Args:
+            question: What the human is asked; becomes the task's status message.
+
+        Returns:
+            The answer and who gave it.
+
+        Raises:
+            domains.sdk.errors.InputRequired: The task is not a long-running one.
+        """
+        if self._asker is None:
+            raise InputRequired(question)
+        return await self._asker(question)
 
     async def call(
         self,

@@ -3,6 +3,7 @@
     Exception
     ├── InputRequired              a handler escalates to a human; the task ends
     │                              in state input-required with the question
+    ├── Declined                   a human declined an escalation; the task fails
     └── gateway.errors.GatewayError    (see `gateway.errors` for the full tree)
         ├── CallFailed             a call through the gateway ran but ended without
         │                          output (failed, canceled, rejected, input-required)
@@ -28,6 +29,10 @@ class InputRequired(Exception):
     def __init__(self, question: str) -> None:
         super().__init__(question)
         self.question = question
+
+
+class Declined(Exception):
+    """A human answered an escalation without approving it; the task fails with the reason."""
 
 
 class CallFailed(GatewayError):

@@ -3,7 +3,9 @@
 Execute admits a task (strict conversion, capability lookup, pydantic validation),
 then runs the handler as its own asyncio task, registered by task id so `Cancel`
 can reach it, and streams its events: WORKING first, progress notes, then exactly
-one final event. A failing handler fails its task, never the server.
+one final event. A failing handler fails its task, never the server. A detached
+(long-running) task outlives the stream: `Attach` follows it again from a position,
+and `Respond` answers the question it paused on (`TaskContext.ask`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from domains.sdk.context import TaskContext
 from domains.sdk.domain import Domain
 from domains.sdk.errors import InputRequired
 from domains.sdk.gateway_client import GatewayClient
+from domains.sdk.task_runs import DEFAULT_RETENTION, Answer, TaskRun, TaskRuns
 from federation.v1 import common_pb2 as pb
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
@@ -35,7 +38,14 @@ from gateway.core.models import (
     TaskUpdate,
 )
 from gateway.core.task import TaskInfo
-from gateway.errors import CapabilityNotFound, GatewayError, InvalidRequest, PolicyDenied
+from gateway.errors import (
+    CapabilityNotFound,
+    GatewayError,
+    InvalidRequest,
+    PolicyDenied,
+    TaskNotFound,
+    TaskNotWaiting,
+)
 from gateway.services import convert, metadata, status_map
 from gateway.services.context_convert import view_from_proto
 from gateway.services.identity import PEER_SPIFFE_ID
@@ -46,12 +56,6 @@ ServicerContext = grpc.aio.ServicerContext[Any, Any]
 
 SERVICE_NAME = orch.DESCRIPTOR.services_by_name["DomainOrchestrator"].full_name
 """Full gRPC name of the service, for health checks and reflection."""
-
-
-@dataclass(slots=True)
-class _Running:
-    runner: asyncio.Task[None]
-    cancel_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         gateway: GatewayClient | None = None,
         only_caller: str = "",
         journal: Path | None = None,
+        retention: float = DEFAULT_RETENTION,
     ) -> None:
         """Creates the service.
 
@@ -85,17 +90,19 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
             journal: File that gets one line per task whose handler starts
                 (`task_id capability idempotency_key`): a domain-side record to prove
                 that no task ran twice. None keeps no journal.
+            retention: Seconds a detached task's events are kept after it ended,
+                for a gateway that re-attaches late.
         """
         self.domain = domain
         self._journal = journal
         self._gateway = gateway
         self._only_caller = only_caller.encode()
-        self._running: dict[str, _Running] = {}
+        self._runs = TaskRuns(retention)
 
     @property
     def running(self) -> tuple[str, ...]:
         """Ids of the tasks whose handlers are running now."""
-        return tuple(self._running)
+        return self._runs.running()
 
     async def Describe(  # noqa: N802 - gRPC method names are PascalCase
         self, request: orch.DescribeRequest, context: ServicerContext
@@ -113,7 +120,8 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         """Runs one task and streams its events; the last one is final.
 
         Aborts before running with INVALID_ARGUMENT (malformed task, invalid input),
-        NOT_FOUND (unknown capability or version) or ALREADY_EXISTS (task id running).
+        NOT_FOUND (unknown capability or version) or ALREADY_EXISTS (task id known).
+        A detached task keeps running when this stream ends (see `Attach`).
         """
         try:
             self._check_caller(context)
@@ -121,33 +129,72 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         except GatewayError as exc:
             await context.abort(status_map.status_for(exc), exc.message)
         task = admitted.task
-        if task.task_id in self._running:
+        run = self._runs.start(task.task_id, detached=request.detached)
+        if run is None:
             await context.abort(
-                grpc.StatusCode.ALREADY_EXISTS, f"task {task.task_id} is already running"
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"task {task.task_id} is already running (or ran) here",
             )
-        queue: asyncio.Queue[TaskUpdate] = asyncio.Queue()
 
         async def report(message: str) -> None:
-            queue.put_nowait(TaskUpdate(TaskState.WORKING, message))
+            run.add(TaskUpdate(TaskState.WORKING, message))
 
-        ctx = TaskContext(task, reporter=report, gateway=self._gateway)
-        runner = asyncio.create_task(self._run(admitted, ctx, queue), name=f"task {task.task_id}")
-        self._running[task.task_id] = _Running(runner)
-        sequence = 1
+        async def ask(question: str) -> Answer:
+            return await self._ask(run, question)
+
+        ctx = TaskContext(
+            task, reporter=report, gateway=self._gateway, asker=ask if run.detached else None
+        )
+        run.add(TaskUpdate(TaskState.WORKING, "started"))
+        run.runner = asyncio.create_task(self._run(admitted, ctx, run), name=f"task {task.task_id}")
         try:
-            yield _event(TaskUpdate(TaskState.WORKING, "started"), task.task_id, sequence)
-            while True:
-                update = await queue.get()
-                sequence += 1
-                yield _event(update, task.task_id, sequence)
-                if update.final:
-                    return
+            async for event in run.follow(0):
+                yield event
         finally:
             # Reached on completion, on Cancel, and when the caller goes away or the
-            # deadline passes (gRPC cancels this generator): the handler must not
-            # outlive its stream.
-            self._running.pop(task.task_id, None)
-            runner.cancel()
+            # deadline passes (gRPC cancels this generator): the handler of a task run
+            # for Invoke must not outlive its stream; a detached one carries on.
+            if not run.detached:
+                self._runs.discard(task.task_id)
+                run.runner.cancel()
+
+    async def Attach(  # noqa: N802
+        self, request: orch.AttachRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.TaskEvent]:
+        """Streams a known task's events after `after_sequence`, until its final one."""
+        try:
+            self._check_caller(context)
+        except GatewayError as exc:
+            await context.abort(status_map.status_for(exc), exc.message)
+        run = self._runs.get(request.task_id)
+        if run is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"domain {self.domain.name} does not know task {request.task_id}",
+            )
+        async for event in run.follow(request.after_sequence):
+            yield event
+
+    async def Respond(  # noqa: N802
+        self, request: orch.RespondRequest, context: ServicerContext
+    ) -> orch.RespondResponse:
+        """Answers a task waiting for input; it resumes."""
+        try:
+            self._check_caller(context)
+            run = self._runs.get(request.task_id)
+            if run is None:
+                raise TaskNotFound(
+                    f"domain {self.domain.name} does not know task {request.task_id}"
+                )
+            if run.answer is None or run.answer.done():
+                raise TaskNotWaiting(f"task {request.task_id} is not waiting for input")
+            payload = convert.payload_from_proto(request.input)
+            if payload.json is None:
+                raise InvalidRequest("the answer must be a JSON object")
+            run.answer.set_result(Answer(dict(payload.json), request.responder))
+        except GatewayError as exc:
+            await context.abort(status_map.status_for(exc), exc.message)
+        return orch.RespondResponse()
 
     async def Cancel(  # noqa: N802
         self, request: orch.CancelRequest, context: ServicerContext
@@ -157,20 +204,32 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
             self._check_caller(context)
         except GatewayError as exc:
             await context.abort(status_map.status_for(exc), exc.message)
-        running = self._running.get(request.task_id)
-        if running is None or running.runner.done():
+        run = self._runs.get(request.task_id)
+        if run is None or run.runner is None or run.runner.done():
             return orch.CancelResponse(found=False)
         log.info("canceling task %s: %s", request.task_id, request.reason or "no reason given")
-        running.cancel_reason = request.reason
-        running.runner.cancel()
+        run.cancel_reason = request.reason
+        run.runner.cancel()
         return orch.CancelResponse(found=True)
 
     async def shutdown(self) -> None:
         """Cancels every running handler and waits for them to finish."""
-        runners = [r.runner for r in self._running.values()]
+        runners = self._runs.runners()
         for runner in runners:
             runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
+
+    async def _ask(self, run: TaskRun, question: str) -> Answer:
+        # The task pauses INPUT_REQUIRED until `Respond` answers; the answer is
+        # reported as the event that resumes it.
+        run.answer = asyncio.get_running_loop().create_future()
+        run.add(TaskUpdate(TaskState.INPUT_REQUIRED, question))
+        try:
+            answer = await run.answer
+        finally:
+            run.answer = None
+        run.add(TaskUpdate(TaskState.WORKING, f"answered by {answer.responder}"))
+        return answer
 
     # --- admission ---------------------------------------------------------
 
@@ -215,9 +274,7 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
 
     # --- running -----------------------------------------------------------
 
-    async def _run(
-        self, admitted: _Admitted, ctx: TaskContext, queue: asyncio.Queue[TaskUpdate]
-    ) -> None:
+    async def _run(self, admitted: _Admitted, ctx: TaskContext, run: TaskRun) -> None:
         task = admitted.task
         if self._journal is not None:
             # One short append per task; small enough to do on the loop.
@@ -228,12 +285,11 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
         except asyncio.CancelledError:
             # This task is the top of its own asyncio task: ending the stream with a
             # CANCELED event is the whole point of catching it.
-            running = self._running.get(task.task_id)
-            reason = running.cancel_reason if running is not None else ""
+            reason = run.cancel_reason
             final = TaskUpdate(
                 TaskState.CANCELED, f"canceled: {reason}" if reason else "canceled", final=True
             )
-        queue.put_nowait(final)
+        run.add(final)
 
     async def _outcome(self, admitted: _Admitted, ctx: TaskContext) -> TaskUpdate:
         task, capability = admitted.task, admitted.capability
@@ -274,15 +330,6 @@ def _handler_failed(task: TaskInfo, exc: Exception) -> TaskUpdate:
 
 def _failed(error: TaskError) -> TaskUpdate:
     return TaskUpdate(TaskState.FAILED, error.message, error=error, final=True)
-
-
-def _event(update: TaskUpdate, task_id: str, sequence: int) -> pb.TaskEvent:
-    if update.output is None or update.output.json is None:
-        return convert.update_to_proto(update, task_id, sequence)
-    # Output travels as JSON bytes: cheaper to encode and decode than a Struct.
-    event = convert.update_to_proto(replace(update, output=None), task_id, sequence)
-    event.output.CopyFrom(convert.json_payload(dict(update.output.json)))
-    return event
 
 
 def _describe(exc: ValidationError) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from domains.sdk.agents import Agent
 from domains.sdk.context import TaskContext
-from domains.sdk.errors import InputRequired
+from domains.sdk.errors import Declined, InputRequired
 
 Predicate = Callable[[Any], bool | Awaitable[bool]]
 """Chooses a branch from the data; may be sync or async."""
@@ -196,16 +196,27 @@ class Fallback(Agent):
 
 
 class Escalate(Agent):
-    """Hands the task to a human: the task ends input-required with a question."""
+    """Hands the decision to a human (`TaskContext.ask`).
+
+    In a long-running task it waits for the answer: `{"approved": true}` continues
+    with the data plus `approved_by` (who answered); anything else fails the task
+    as declined. In a synchronous call the task ends input-required.
+    """
 
     def __init__(self, question: str | Callable[[Any], str], name: str) -> None:
         super().__init__(name)
         self.question = question
 
     async def run(self, ctx: TaskContext, data: Any) -> Any:
-        """Raises `InputRequired` with the question (computed from the data if callable)."""
+        """Asks the question (computed from the data if callable) and applies the answer."""
         question = self.question(data) if callable(self.question) else self.question
-        ctx.require_input(question)
+        answer = await ctx.ask(question)
+        if answer.input.get("approved") is not True:
+            note = answer.input.get("reason")
+            raise Declined(
+                f"{answer.responder} declined: {question}" + (f" ({note})" if note else "")
+            )
+        return {**data, "approved_by": answer.responder} if isinstance(data, dict) else data
 
 
 def sequence(*agents: Agent, name: str | None = None) -> Agent:
@@ -300,9 +311,10 @@ def fallback(
 
 
 def escalate(question: str | Callable[[Any], str], *, name: str = "escalate") -> Agent:
-    """An agent that asks a human: the task ends input-required with the question.
+    """An agent that asks a human to approve (see `Escalate`).
 
-    Typically the last alternative of a `fallback`.
+    In a long-running task it pauses until answered; in a synchronous call the task
+    ends input-required with the question.
 
     Args:
         question: The question, or a function of the data that words it.

@@ -26,7 +26,7 @@ from federation.v1 import common_pb2 as federation_dot_v1_dot_common__pb2
 from federation.v1 import context_pb2 as federation_dot_v1_dot_context__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n federation/v1/orchestrator.proto\x12\rfederation.v1\x1a\x1a\x66\x65\x64\x65ration/v1/common.proto\x1a\x1b\x66\x65\x64\x65ration/v1/context.proto\"\x11\n\x0f\x44\x65scribeRequest\"b\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12/\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0b\x32\x19.federation.v1.Capability\"\x9e\x01\n\x0e\x45xecuteRequest\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.federation.v1.Task\x12%\n\x05input\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12+\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x1a.federation.v1.ContextItem\x12\x15\n\rcontext_grant\x18\x04 \x01(\t\"0\n\rCancelRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x32\xee\x01\n\x12\x44omainOrchestrator\x12K\n\x08\x44\x65scribe\x12\x1e.federation.v1.DescribeRequest\x1a\x1f.federation.v1.DescribeResponse\x12\x44\n\x07\x45xecute\x12\x1d.federation.v1.ExecuteRequest\x1a\x18.federation.v1.TaskEvent0\x01\x12\x45\n\x06\x43\x61ncel\x12\x1c.federation.v1.CancelRequest\x1a\x1d.federation.v1.CancelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n federation/v1/orchestrator.proto\x12\rfederation.v1\x1a\x1a\x66\x65\x64\x65ration/v1/common.proto\x1a\x1b\x66\x65\x64\x65ration/v1/context.proto\"\x11\n\x0f\x44\x65scribeRequest\"b\n\x10\x44\x65scribeResponse\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12/\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0b\x32\x19.federation.v1.Capability\"\xb0\x01\n\x0e\x45xecuteRequest\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.federation.v1.Task\x12%\n\x05input\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12+\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x1a.federation.v1.ContextItem\x12\x15\n\rcontext_grant\x18\x04 \x01(\t\x12\x10\n\x08\x64\x65tached\x18\x0c \x01(\x08\"0\n\rCancelRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"8\n\rAttachRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\"[\n\x0eRespondRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12%\n\x05input\x18\x02 \x01(\x0b\x32\x16.federation.v1.Payload\x12\x11\n\tresponder\x18\x03 \x01(\t\"\x11\n\x0fRespondResponse2\xfc\x02\n\x12\x44omainOrchestrator\x12K\n\x08\x44\x65scribe\x12\x1e.federation.v1.DescribeRequest\x1a\x1f.federation.v1.DescribeResponse\x12\x44\n\x07\x45xecute\x12\x1d.federation.v1.ExecuteRequest\x1a\x18.federation.v1.TaskEvent0\x01\x12\x45\n\x06\x43\x61ncel\x12\x1c.federation.v1.CancelRequest\x1a\x1d.federation.v1.CancelResponse\x12\x42\n\x06\x41ttach\x12\x1c.federation.v1.AttachRequest\x1a\x18.federation.v1.TaskEvent0\x01\x12H\n\x07Respond\x12\x1d.federation.v1.RespondRequest\x1a\x1e.federation.v1.RespondResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_start=127
   _globals['_DESCRIBERESPONSE']._serialized_end=225
   _globals['_EXECUTEREQUEST']._serialized_start=228
-  _globals['_EXECUTEREQUEST']._serialized_end=386
-  _globals['_CANCELREQUEST']._serialized_start=388
-  _globals['_CANCELREQUEST']._serialized_end=436
-  _globals['_CANCELRESPONSE']._serialized_start=438
-  _globals['_CANCELRESPONSE']._serialized_end=469
-  _globals['_DOMAINORCHESTRATOR']._serialized_start=472
-  _globals['_DOMAINORCHESTRATOR']._serialized_end=710
+  _globals['_EXECUTEREQUEST']._serialized_end=404
+  _globals['_CANCELREQUEST']._serialized_start=406
+  _globals['_CANCELREQUEST']._serialized_end=454
+  _globals['_CANCELRESPONSE']._serialized_start=456
+  _globals['_CANCELRESPONSE']._serialized_end=487
+  _globals['_ATTACHREQUEST']._serialized_start=489
+  _globals['_ATTACHREQUEST']._serialized_end=545
+  _globals['_RESPONDREQUEST']._serialized_start=547
+  _globals['_RESPONDREQUEST']._serialized_end=638
+  _globals['_RESPONDRESPONSE']._serialized_start=640
+  _globals['_RESPONDRESPONSE']._serialized_end=657
+  _globals['_DOMAINORCHESTRATOR']._serialized_start=660
+  _globals['_DOMAINORCHESTRATOR']._serialized_end=1040
 # @@protoc_insertion_point(module_scope)

@@ -81,10 +81,18 @@ class ExecuteRequest(_message.Message):
     INPUT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     CONTEXT_GRANT_FIELD_NUMBER: _builtins.int
+    DETACHED_FIELD_NUMBER: _builtins.int
     context_grant: _builtins.str
     """Signed write grant for this task: send it with every context write made for
     the task (`PutContextRequest.grant`); it bounds their classification by what
     the capability declares it returns.
+    """
+    detached: _builtins.bool
+    """A long-running task (TaskService.SubmitTask): it outlives this stream. The
+    domain keeps running it and keeps its events when the gateway goes away, so a
+    gateway can re-attach (`Attach`), answer (`Respond`) or cancel it later. It may
+    pause in INPUT_REQUIRED (a non-final event) until answered. Unset: the task
+    stops when this stream ends, and INPUT_REQUIRED is final.
     """
     @_builtins.property
     def task(self) -> _common_pb2.Task:
@@ -107,10 +115,11 @@ class ExecuteRequest(_message.Message):
         input: _common_pb2.Payload | None = ...,
         context: _abc.Iterable[_context_pb2.ContextItem] | None = ...,
         context_grant: _builtins.str = ...,
+        detached: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "context_grant", b"context_grant", "input", b"input", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "context_grant", b"context_grant", "detached", b"detached", "input", b"input", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -163,3 +172,78 @@ class CancelResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelResponse: _TypeAlias = CancelResponse  # noqa: Y015
+
+@_typing.final
+class AttachRequest(_message.Message):
+    """Re-attaches to a task's event stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """Task to follow."""
+    after_sequence: _builtins.int
+    """Only events after this sequence number of the domain's stream."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachRequest: _TypeAlias = AttachRequest  # noqa: Y015
+
+@_typing.final
+class RespondRequest(_message.Message):
+    """Answers a task waiting for input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    RESPONDER_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """Task to resume."""
+    responder: _builtins.str
+    """Who answered (the principal the gateway authorised), for the domain's records."""
+    @_builtins.property
+    def input(self) -> _common_pb2.Payload:
+        """The answer."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        input: _common_pb2.Payload | None = ...,
+        responder: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "responder", b"responder", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RespondRequest: _TypeAlias = RespondRequest  # noqa: Y015
+
+@_typing.final
+class RespondResponse(_message.Message):
+    """Result of an answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RespondResponse: _TypeAlias = RespondResponse  # noqa: Y015

@@ -51,6 +51,16 @@ class DomainOrchestratorStub:
                 request_serializer=federation_dot_v1_dot_orchestrator__pb2.CancelRequest.SerializeToString,
                 response_deserializer=federation_dot_v1_dot_orchestrator__pb2.CancelResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.unary_stream(
+                '/federation.v1.DomainOrchestrator/Attach',
+                request_serializer=federation_dot_v1_dot_orchestrator__pb2.AttachRequest.SerializeToString,
+                response_deserializer=federation_dot_v1_dot_common__pb2.TaskEvent.FromString,
+                _registered_method=True)
+        self.Respond = channel.unary_unary(
+                '/federation.v1.DomainOrchestrator/Respond',
+                request_serializer=federation_dot_v1_dot_orchestrator__pb2.RespondRequest.SerializeToString,
+                response_deserializer=federation_dot_v1_dot_orchestrator__pb2.RespondResponse.FromString,
+                _registered_method=True)
 
 
 class DomainOrchestratorServicer:
@@ -78,6 +88,23 @@ class DomainOrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request, context):
+        """Re-attaches to a task the domain runs (or ran recently, if it was detached):
+        streams its events after `after_sequence`, then new ones until the final
+        event. NOT_FOUND when the domain does not know the task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Respond(self, request, context):
+        """Answers a task paused in INPUT_REQUIRED; it resumes. NOT_FOUND for an unknown
+        task, FAILED_PRECONDITION when the task is not waiting for input.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DomainOrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +122,16 @@ def add_DomainOrchestratorServicer_to_server(servicer, server):
                     servicer.Cancel,
                     request_deserializer=federation_dot_v1_dot_orchestrator__pb2.CancelRequest.FromString,
                     response_serializer=federation_dot_v1_dot_orchestrator__pb2.CancelResponse.SerializeToString,
+            ),
+            'Attach': grpc.unary_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=federation_dot_v1_dot_orchestrator__pb2.AttachRequest.FromString,
+                    response_serializer=federation_dot_v1_dot_common__pb2.TaskEvent.SerializeToString,
+            ),
+            'Respond': grpc.unary_unary_rpc_method_handler(
+                    servicer.Respond,
+                    request_deserializer=federation_dot_v1_dot_orchestrator__pb2.RespondRequest.FromString,
+                    response_serializer=federation_dot_v1_dot_orchestrator__pb2.RespondResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +216,60 @@ class DomainOrchestrator:
             '/federation.v1.DomainOrchestrator/Cancel',
             federation_dot_v1_dot_orchestrator__pb2.CancelRequest.SerializeToString,
             federation_dot_v1_dot_orchestrator__pb2.CancelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/federation.v1.DomainOrchestrator/Attach',
+            federation_dot_v1_dot_orchestrator__pb2.AttachRequest.SerializeToString,
+            federation_dot_v1_dot_common__pb2.TaskEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Respond(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.v1.DomainOrchestrator/Respond',
+            federation_dot_v1_dot_orchestrator__pb2.RespondRequest.SerializeToString,
+            federation_dot_v1_dot_orchestrator__pb2.RespondResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,15 @@ class DomainOrchestratorStub:
     """Runs a task; streams its events, the last one final."""
     Cancel: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelRequest, _orchestrator_pb2.CancelResponse]
     """Asks the domain to stop a running task."""
+    Attach: _grpc.UnaryStreamMultiCallable[_orchestrator_pb2.AttachRequest, _common_pb2.TaskEvent]
+    """Re-attaches to a task the domain runs (or ran recently, if it was detached):
+    streams its events after `after_sequence`, then new ones until the final
+    event. NOT_FOUND when the domain does not know the task.
+    """
+    Respond: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.RespondRequest, _orchestrator_pb2.RespondResponse]
+    """Answers a task paused in INPUT_REQUIRED; it resumes. NOT_FOUND for an unknown
+    task, FAILED_PRECONDITION when the task is not waiting for input.
+    """
 
 @_typing.type_check_only
 class DomainOrchestratorAsyncStub(DomainOrchestratorStub):
@@ -54,6 +63,15 @@ class DomainOrchestratorAsyncStub(DomainOrchestratorStub):
     """Runs a task; streams its events, the last one final."""
     Cancel: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CancelRequest, _orchestrator_pb2.CancelResponse]  # type: ignore[assignment]
     """Asks the domain to stop a running task."""
+    Attach: _aio.UnaryStreamMultiCallable[_orchestrator_pb2.AttachRequest, _common_pb2.TaskEvent]  # type: ignore[assignment]
+    """Re-attaches to a task the domain runs (or ran recently, if it was detached):
+    streams its events after `after_sequence`, then new ones until the final
+    event. NOT_FOUND when the domain does not know the task.
+    """
+    Respond: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.RespondRequest, _orchestrator_pb2.RespondResponse]  # type: ignore[assignment]
+    """Answers a task paused in INPUT_REQUIRED; it resumes. NOT_FOUND for an unknown
+    task, FAILED_PRECONDITION when the task is not waiting for input.
+    """
 
 class DomainOrchestratorServicer(metaclass=_abc_1.ABCMeta):
     """A domain's local orchestrator, as seen by the gateway."""
@@ -81,5 +99,26 @@ class DomainOrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.CancelResponse, _abc.Awaitable[_orchestrator_pb2.CancelResponse]]:
         """Asks the domain to stop a running task."""
+
+    @_abc_1.abstractmethod
+    def Attach(
+        self,
+        request: _orchestrator_pb2.AttachRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_common_pb2.TaskEvent], _abc.AsyncIterator[_common_pb2.TaskEvent]]:
+        """Re-attaches to a task the domain runs (or ran recently, if it was detached):
+        streams its events after `after_sequence`, then new ones until the final
+        event. NOT_FOUND when the domain does not know the task.
+        """
+
+    @_abc_1.abstractmethod
+    def Respond(
+        self,
+        request: _orchestrator_pb2.RespondRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.RespondResponse, _abc.Awaitable[_orchestrator_pb2.RespondResponse]]:
+        """Answers a task paused in INPUT_REQUIRED; it resumes. NOT_FOUND for an unknown
+        task, FAILED_PRECONDITION when the task is not waiting for input.
+        """
 
 def add_DomainOrchestratorServicer_to_server(servicer: DomainOrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

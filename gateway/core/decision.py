@@ -17,6 +17,8 @@ class Action(enum.StrEnum):
     REGISTER = "register"
     AUDIT_READ = "audit.read"
     POLICY_ADMIN = "policy.admin"
+    RESPOND = "respond"
+    """Answer a task of a capability that waits for input (a human approval)."""
 
 
 @dataclass(frozen=True, slots=True)

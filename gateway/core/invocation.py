@@ -36,6 +36,8 @@ class Invocation:
     claimed_call_path: tuple[str, ...] = ()
     timeout: float | None = None
     """Seconds left on the caller's deadline; None when the caller set none."""
+    detached: bool = False
+    """A long-running task (SubmitTask): it outlives the gateway's stream to the domain."""
 
     capability: CapabilitySpec | None = None
     task: TaskInfo | None = None

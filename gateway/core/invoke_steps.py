@@ -162,6 +162,7 @@ class CallChainStep:
             context_refs=invocation.context_refs,
             depth=place.depth,
             call_path=place.call_path,
+            detached=invocation.detached,
         )
         invocation.task = task
         self._tasks.add(task)

@@ -169,3 +169,5 @@ class TaskUpdate:
     output: Payload | None = None
     error: TaskError | None = None
     final: bool = False
+    sequence: int = 0
+    """Position in the domain's event stream; 0 for updates the gateway makes itself."""

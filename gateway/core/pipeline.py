@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -38,7 +38,7 @@ class InvokePipeline:
         self._steps = tuple(steps)
         self._router = router
 
-    async def run(self, invocation: Invocation) -> AsyncIterator[TaskUpdate]:
+    async def run(self, invocation: Invocation) -> AsyncGenerator[TaskUpdate, None]:
         """Yields a SUBMITTED update, the domain's updates, and last the final update.
 
         The final update is held back until every step's `after` has run, so the
@@ -68,6 +68,11 @@ class InvokePipeline:
             await self._finish(entered, invocation, Outcome(error=exc))
             raise
         except BaseException:
+            if invocation.detached and invocation.dispatched and routing.final is None:
+                # A long-running task outlives this gateway's stream (it is stopping):
+                # the domain keeps running it, and the gateway that re-attaches to it
+                # records its end. Recording "interrupted" here would be untrue.
+                raise
             # Cancellation by the caller (or a bug): still finish the steps so the
             # task leaves the table and its end is recorded.
             await self._finish(entered, invocation, Outcome(error=TaskCanceled("call interrupted")))

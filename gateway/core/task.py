@@ -28,3 +28,5 @@ class TaskInfo:
     """The referenced context items as the target domain may see them (set by the gateway)."""
     context_grant: str = ""
     """Signed grant for the target's context write-backs (see `gateway.core.context.grant`)."""
+    detached: bool = False
+    """A long-running task (SubmitTask): the domain keeps it when the gateway's stream ends."""

@@ -297,6 +297,7 @@ def update_from_proto(event: pb.TaskEvent, *, parse_output: bool = True) -> Task
         if event.HasField("error")
         else None,
         final=event.final,
+        sequence=event.sequence,
     )
 
 

@@ -1,4 +1,4 @@
-"""Runs tasks on domain endpoints over gRPC (`DomainOrchestrator.Execute` / `Cancel`).
+"""Runs tasks on domain endpoints over gRPC (`DomainOrchestrator` Execute, Cancel, Attach, Respond).
 
 With mTLS the channel's handshake checks that the endpoint proves the identity of
 the domain it was registered for (see `channels.py`). When it does not, the task
@@ -23,8 +23,9 @@ from gateway.errors import (
     DomainUnavailable,
     GatewayError,
     InvalidRequest,
+    TaskNotFound,
 )
-from gateway.services import convert, metadata
+from gateway.services import convert, metadata, status_map
 from gateway.services.channels import ChannelPool
 from gateway.services.context_convert import view_to_proto
 
@@ -68,6 +69,7 @@ class GrpcDomainTransport:
             input=convert.payload_to_proto(input),
             context=[view_to_proto(v) for v in task.context],
             context_grant=task.context_grant,
+            detached=task.detached,
         )
         call = stub.Execute(request, timeout=time_limit, metadata=_task_metadata(task))
         try:
@@ -97,6 +99,57 @@ class GrpcDomainTransport:
         stub = orch_grpc.DomainOrchestratorStub(channel)
         try:
             response = await stub.Cancel(
+                orch.CancelRequest(task_id=task_id, reason=reason), timeout=5.0
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return response.found
+
+    async def attach(
+        self, address: str, domain: str, task_id: str, after: int
+    ) -> AsyncGenerator[TaskUpdate, None]:
+        """Follows a detached task on the endpoint again, after domain position `after`."""
+        call = self._stub(address, domain).Attach(
+            orch.AttachRequest(task_id=task_id, after_sequence=after)
+        )
+        try:
+            async for event in call:
+                yield convert.update_from_proto(event, parse_output=False)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise TaskNotFound(exc.details() or f"{address} does not know {task_id}") from None
+            raise DomainUnavailable(
+                f"endpoint {address} of domain {domain!r}: {exc.code().name}: {exc.details()}"
+            ) from None
+        except InvalidRequest as exc:
+            raise DomainUnavailable(
+                f"domain {domain!r} sent a malformed event: {exc.message}"
+            ) from None
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def respond(
+        self, address: str, domain: str, task_id: str, answer: Payload, responder: str
+    ) -> None:
+        """Hands a human's answer to the task waiting for it on the endpoint."""
+        request = orch.RespondRequest(
+            task_id=task_id, input=convert.payload_to_proto(answer), responder=responder
+        )
+        try:
+            await self._stub(address, domain).Respond(request, timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            error = status_map.ERROR_OF.get(exc.code())
+            if error is None or error is DomainUnavailable:
+                raise DomainUnavailable(
+                    f"endpoint {address} of domain {domain!r}: {exc.code().name}: {exc.details()}"
+                ) from None
+            raise error(exc.details() or exc.code().name) from None
+
+    async def cancel_task(self, address: str, domain: str, task_id: str, reason: str) -> bool:
+        """Asks the endpoint to cancel a task, whichever gateway instance started it."""
+        try:
+            response = await self._stub(address, domain).Cancel(
                 orch.CancelRequest(task_id=task_id, reason=reason), timeout=5.0
             )
         except grpc.aio.AioRpcError:

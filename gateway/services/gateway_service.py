@@ -228,7 +228,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         invocation: Invocation | None = None
         final: TaskUpdate | None = None
         try:
-            invocation = _invocation(request, context)
+            invocation = invocation_of(request, context)
             async for update in self._pipeline.run(invocation):
                 if update.final:
                     final = update
@@ -270,7 +270,7 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
         invocation: Invocation | None = None
         sequence = 0
         try:
-            invocation = _invocation(request, context)
+            invocation = invocation_of(request, context)
             async for update in self._pipeline.run(invocation):
                 sequence += 1
                 task = invocation.require_task()
@@ -302,7 +302,8 @@ def _send_receipts(
         )
 
 
-def _invocation(request: gw.InvokeRequest, context: Context) -> Invocation:
+def invocation_of(request: gw.InvokeRequest, context: Context) -> Invocation:
+    """The request chain's invocation for an InvokeRequest (also SubmitTask's)."""
     if not request.HasField("target"):
         raise InvalidRequest("target is required (domain and capability name)")
     remaining = context.time_remaining()

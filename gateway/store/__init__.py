@@ -13,6 +13,7 @@ from gateway.store import (  # noqa: F401
     context_tables,
     idempotency_tables,
     policy_tables,
+    task_tables,
 )
 from gateway.store.database import migrate, open_engine
 from gateway.store.registry_store import SqlRegistryStore
