@@ -6,9 +6,11 @@ checks the request against the case, and writes the booked refund back
 (`finance/refund`, confidential as declared).
 
 Finance does not trust a score handed to it by another domain: it makes its own
-nested call to `risk/score` in the same trace. Large or high-risk refunds are
-escalated to a human approver (the task ends input-required). The ledger agent
-is retried, and books each case once even if the handler runs again.
+nested call to `risk/score` in the same trace. Large or high-risk refunds need a
+human approver: one who approved the calling case (`approved_by`, a refund
+approver the shared policy let answer it, recorded in the audit trail) counts;
+otherwise the refund is escalated. The ledger agent is retried, and books each
+case once even if the handler runs again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class IssueRefundRequest(BaseModel):
     customer_id: str = Field(min_length=1, max_length=64)
     order_id: str = Field(min_length=1, max_length=64)
     amount: float = Field(gt=0, le=1_000_000)
+    approved_by: str = Field("", max_length=200)
+    """The human who approved the refund upstream (a refund approver), if any."""
 
 
 class RefundResult(BaseModel):
@@ -91,6 +95,8 @@ async def risk_check(ctx: TaskContext, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _needs_approval(data: dict[str, Any]) -> bool:
+    if data.get("approved_by"):
+        return False
     return bool(data["amount"] > AUTO_APPROVE_LIMIT or data["risk_level"] == "high")
 
 

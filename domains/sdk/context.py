@@ -180,5 +180,8 @@ class TaskContext:
             call_path=self.task.call_path,
             context_refs=tuple(r if isinstance(r, ContextRef) else ContextRef(r) for r in context),
             agent=agent,
+            # A long-running task outlives a gateway restart: its nested calls wait
+            # (within their deadline) for the gateway to be back rather than fail.
+            wait_for_ready=self.task.detached,
         )
         return result.output_or_raise()

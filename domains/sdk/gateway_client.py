@@ -158,6 +158,7 @@ class GatewayClient:
         call_path: Sequence[str] = (),
         context_refs: Sequence[ContextRef] = (),
         agent: str | None = None,
+        wait_for_ready: bool = False,
     ) -> InvokeResult:
         """Invokes a capability and waits for its final outcome.
 
@@ -171,6 +172,8 @@ class GatewayClient:
             call_path: `domain/capability` chain from the root task to the caller's task.
             context_refs: Shared context items to hand to the target.
             agent: Agent acting for this call; None uses the client's default.
+            wait_for_ready: Wait (within `timeout`) for an unreachable gateway to come
+                back instead of failing at once, for example across its restart.
 
         Returns:
             The outcome; a failed task is a result, not an exception (see
@@ -181,7 +184,9 @@ class GatewayClient:
         )
         md = self._task_metadata(trace_id, parent_task_id, call_path, request.agent)
         with translate_rpc_errors():
-            response = await self.stub.Invoke(request, timeout=timeout, metadata=md)
+            response = await self.stub.Invoke(
+                request, timeout=timeout, metadata=md, wait_for_ready=wait_for_ready
+            )
         return invoke_result_from_proto(response)
 
     async def invoke_stream(

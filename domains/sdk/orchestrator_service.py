@@ -269,6 +269,7 @@ class OrchestratorService(orch_grpc.DomainOrchestratorServicer):
             context_grant=request.context_grant,
             deadline=datetime.now(UTC) + timedelta(seconds=timeout),
             call_path=_call_path(context) or (f"{task.target.domain}/{task.target.name}",),
+            detached=request.detached,
         )
         return _Admitted(task, capability, model, timeout)
 

@@ -5,7 +5,9 @@ and its own notes `case/notes`, restricted), asks risk for a score (a nested
 cross-domain call that gets the case attached) and, unless the risk is high, asks
 finance to pay, attaching the case, the notes and risk's score: the gateway hands
 finance the case and the score and redacts the restricted notes. High-risk cases are
-escalated to a human (the task ends input-required with the question).
+escalated to a human: submitted as a long-running task (`fedgate task submit`) the
+case waits input-required until a refund approver answers (`fedgate task respond`),
+then pays with the approval; called synchronously the task ends input-required.
 """
 
 from __future__ import annotations
@@ -109,9 +111,12 @@ async def refund_request(ctx: TaskContext, data: dict[str, Any]) -> dict[str, An
     The notes are restricted: the flow rules let finance see that they exist, not
     what they say (the gateway redacts them and records the redaction).
     """
+    request = {k: data[k] for k in CASE_KEYS}
+    if data.get("approved_by"):
+        request["approved_by"] = data["approved_by"]  # the human who approved the case
     paid = await ctx.call(
         "finance/issue-refund",
-        {k: data[k] for k in CASE_KEYS},
+        request,
         agent="agent/refund-request",
         context=["case", "case/notes", "risk/score"],
     )
@@ -150,12 +155,16 @@ async def open_refund_case(ctx: TaskContext, request: RefundCaseRequest) -> Refu
         risk_assessment,
         conditional(
             _high_risk,
-            escalate(
-                lambda d: (
-                    f"case {d['case_id']}: risk is high (score {d['risk_score']}); "
-                    "approve the refund manually?"
+            sequence(
+                escalate(
+                    lambda d: (
+                        f"case {d['case_id']}: risk is high (score {d['risk_score']}); "
+                        "approve the refund manually?"
+                    ),
+                    name="supervisor",
                 ),
-                name="supervisor",
+                refund_request,
+                name="approved-refund",
             ),
             refund_request,
             name="route-by-risk",

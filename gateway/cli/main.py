@@ -12,6 +12,7 @@ from gateway.cli.demo import demo_command
 from gateway.cli.lineage_command import lineage_command
 from gateway.cli.policy_commands import policy_app
 from gateway.cli.serve import serve_command
+from gateway.cli.task_commands import task_app
 
 app = typer.Typer(
     name="fedgate",
@@ -28,6 +29,7 @@ app.add_typer(certs_app, name="certs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(context_app, name="context")
 audit_app.command("lineage")(lineage_command)
+app.add_typer(task_app, name="task")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from gateway.cli import processes
 from gateway.identity import dev_ca
 from gateway.identity.credentials import CERTS_ENV, Credentials
 
-IDENTITIES = ("cli", "admin", "risk", "finance", "support")
-"""Parties that get a certificate: the CLI operators (cli, admin) and the example domains."""
+IDENTITIES = ("cli", "admin", "approver", "risk", "finance", "support")
+"""Parties that get a certificate: the CLI operators (cli, admin, approver), the example domains."""
 
 OBSERVERS = ("cli", "support")
 """Callers whose listings together show every example domain under the default policy."""

@@ -16,6 +16,7 @@ from .conftest import FLOWS_CSV, POLICY_CSV
 
 INV, R, A, P = Action.INVOKE, Action.REGISTER, Action.AUDIT_READ, Action.POLICY_ADMIN
 CR, CW = Action.CONTEXT_READ, Action.CONTEXT_WRITE
+RSP = Action.RESPOND
 
 # (subject, target domain, object, action, allowed, rule that allows it or "")
 DECISIONS: list[tuple[str, str, str, Action, bool, str]] = [
@@ -71,6 +72,28 @@ DECISIONS: list[tuple[str, str, str, Action, bool, str]] = [
     ("cli", "cli", "note", CW, False, ""),
     ("auditor", "support", "case", CR, False, ""),  # compliance reads the trail, not values
     ("ghost", "support", "case", CR, False, ""),
+    # human approvals of escalated tasks (fedgate task respond)
+    (
+        "approver",
+        "support",
+        "open-refund-case",
+        RSP,
+        True,
+        "p, approver, support, open-refund-case, respond",
+    ),
+    (
+        "approver",
+        "finance",
+        "issue-refund",
+        RSP,
+        True,
+        "p, approver, finance, issue-refund, respond",
+    ),
+    ("cli", "support", "open-refund-case", RSP, False, ""),  # no approving one's own case
+    ("support", "finance", "issue-refund", RSP, False, ""),
+    ("approver", "risk", "score", RSP, False, ""),
+    ("approver", "support", "open-refund-case", INV, False, ""),  # approves, never invokes
+    ("auditor", "support", "open-refund-case", RSP, False, ""),
     # compliance and administration
     ("auditor", "finance", "*", A, True, "p, auditors, *, *, audit.read"),
     ("auditor", "*", "*", A, True, "p, auditors, *, *, audit.read"),
