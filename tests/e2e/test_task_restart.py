@@ -16,6 +16,7 @@ import json
 import os
 import signal
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,36 @@ def _restart_gateway(federation: Federation) -> None:
     processes.wait_for(child, lambda: processes.is_serving(federation.address, "", cli), "SERVING")
 
 
+async def _wait_heartbeats(federation: Federation) -> None:
+    """Waits until every domain renewed its lease with the restarted gateway.
+
+    A domain's channel to the gateway reconnects with backoff after the restart;
+    a synchronous nested call made before it did fails fast (UNAVAILABLE). Nested
+    calls of long-running tasks wait for the gateway, but finance's own nested call
+    to risk runs in a synchronous task, so the approvals wait for the channels.
+    """
+    since = datetime.now(UTC)
+    observers = {"cli": ("support",), "support": ("risk", "finance")}
+
+    async def renewed() -> bool:
+        for observer, names in observers.items():
+            credentials = Credentials.load(federation.certs, observer)
+            async with GatewayClient(
+                federation.address, domain=observer, credentials=credentials
+            ) as client:
+                for name in names:
+                    info = await client.describe_domain(name)
+                    # A renewal after the restart pushes the expiry past since + ttl - a
+                    # little; the last one before the kill cannot (the restart took > 1 s).
+                    if not any(
+                        e.lease_expires_at > since + timedelta(seconds=4.5) for e in info.endpoints
+                    ):
+                        return False
+        return True
+
+    await eventually(renewed, timeout=30, interval=0.2, message="domains never renewed")
+
+
 async def test_killing_the_gateway_loses_and_duplicates_no_task(
     federation: Federation, tmp_path: Path
 ) -> None:
@@ -107,6 +138,7 @@ async def test_killing_the_gateway_loses_and_duplicates_no_task(
         await asyncio.gather(*late)
 
     _restart_gateway(federation)
+    await _wait_heartbeats(federation)
 
     async with (
         GatewayClient(federation.address, domain="cli", credentials=cli) as client,
