@@ -6,7 +6,9 @@ gateway on SQLite in the state folder, then risk, finance and support, each
 registering itself. The scenarios go through `fedgate call` exactly as a person
 would type them (with `FEDGATE_CERTS=<state>/certs`); then `fedgate context` and
 `fedgate audit lineage` show the first refund's shared context: what finance saw,
-what was redacted for it, and where support's restricted notes went.
+what was redacted for it, and where support's restricted notes went; last, a large
+refund runs as a long-running task that waits for a human approver (`fedgate task`).
+The steps themselves are in `gateway.cli.demo_steps`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -26,119 +27,13 @@ import typer
 from domains.sdk import GatewayClient
 from gateway.cli import processes
 from gateway.cli.client_commands import print_domains
+from gateway.cli.demo_steps import CONTEXT_STEPS, SCENARIOS, TASK_STEPS, CliStep, Scenario
 from gateway.cli.output import console, fail, print_table
 from gateway.identity import dev_ca
 from gateway.identity.credentials import CERTS_ENV, Credentials
 
 DOMAINS = ("risk", "finance", "support")
 
-
-@dataclass(frozen=True)
-class Scenario:
-    """One `fedgate call` of the tour and the exit code it should end with."""
-
-    title: str
-    target: str
-    input: dict[str, object]
-    expect_exit: int
-    expect: str
-    in_demo_trace: bool = False
-    """Run in the demo's trace, whose shared context the context steps then show."""
-
-
-@dataclass(frozen=True)
-class CliStep:
-    """One other `fedgate` command of the tour (`{trace}` is the demo trace)."""
-
-    title: str
-    args: tuple[str, ...]
-    expect_exit: int
-    expect: str
-    shows: str
-    """Text the command's output must contain."""
-
-
-SCENARIOS = (
-    Scenario(
-        "refund for a loyal customer",
-        "support/open-refund-case",
-        {"customer_id": "c-1001", "order_id": "o-5001", "amount": 42.5, "reason": "arrived broken"},
-        0,
-        "completed: support -> risk, support -> finance -> risk",
-        in_demo_trace=True,
-    ),
-    Scenario(
-        "large refund for an unknown customer",
-        "support/open-refund-case",
-        {"customer_id": "c-9999", "order_id": "o-7777", "amount": 2500, "reason": "never arrived"},
-        3,
-        "input-required: escalated to a human",
-    ),
-    Scenario(
-        "malformed request",
-        "support/open-refund-case",
-        {"customer_id": "c-1001", "order_id": "o-5002", "amount": -5, "reason": "double charge"},
-        2,
-        "INVALID_ARGUMENT with the JSON path",
-    ),
-    Scenario(
-        "capability that does not exist",
-        "finance/wire-money",
-        {"amount": 1},
-        1,
-        "NOT_FOUND",
-    ),
-    Scenario(
-        "operator pays a refund directly, bypassing support's case",
-        "finance/issue-refund",
-        {"case_id": "case-x", "customer_id": "c-1001", "order_id": "o-5003", "amount": 900},
-        1,
-        "PERMISSION_DENIED: needs invoke on finance/issue-refund",
-    ),
-)
-
-CONTEXT_STEPS = (
-    CliStep(
-        "the refund's shared context, as finance sees it",
-        ("context", "list", "--trace", "{trace}", "--as", "finance"),
-        0,
-        "case and risk/score whole; support's restricted notes redacted",
-        "redacted",
-    ),
-    CliStep(
-        "support reads its own notes",
-        ("context", "get", "case/notes", "--trace", "{trace}", "--as", "support"),
-        0,
-        "restricted, whole: it never left support",
-        "restricted",
-    ),
-    CliStep(
-        "a stale write of the case",
-        (
-            "context",
-            "put",
-            "case",
-            "--trace",
-            "{trace}",
-            "--value",
-            "{{}}",
-            "-e",
-            "0",
-            "--as",
-            "support",
-        ),
-        1,
-        "ABORTED: names the current version",
-        "current version is 1",
-    ),
-    CliStep(
-        "where did support's notes go? (lineage from the audit trail)",
-        ("audit", "lineage", "--trace", "{trace}", "--key", "case/notes", "--as", "auditor"),
-        0,
-        "written by support, redacted for finance",
-        "redacted",
-    ),
-)
 
 OBSERVERS = {"cli": ("support", "risk"), "support": ("finance",)}
 """Who sees which domain registered: callers see only what the policy lets them invoke."""
@@ -168,6 +63,35 @@ def _run_scenario(
     if scenario.in_demo_trace:
         args += ["--trace-id", trace]
     return _run_fedgate(address, scenario.title, args, certs)
+
+
+Result = tuple[str, str, bool, int, float]
+"""One row of the summary: title, expectation, ok, exit code, seconds."""
+
+
+def _run_steps(
+    address: str, steps: tuple[CliStep, ...], certs: Path, values: dict[str, str]
+) -> list[Result]:
+    results = []
+    for step in steps:
+        args = [a.format(**values) for a in step.args]
+        code, elapsed, output = _run_fedgate(address, step.title, args, certs)
+        ok = code == step.expect_exit and step.shows in output
+        results.append((step.title, step.expect, ok, code, elapsed))
+    return results
+
+
+def _run_task_steps(address: str, certs: Path) -> list[Result]:
+    """Submits the task, then follows, answers and finishes it by the id it printed."""
+    submit, *rest = TASK_STEPS
+    code, elapsed, output = _run_fedgate(address, submit.title, list(submit.args), certs)
+    lines = output.strip().splitlines()
+    task_id = lines[-1].strip() if lines else ""
+    ok = code == submit.expect_exit and bool(task_id)
+    results: list[Result] = [(submit.title, submit.expect, ok, code, elapsed)]
+    if ok:
+        results += _run_steps(address, tuple(rest), certs, {"task": task_id})
+    return results
 
 
 def _run_fedgate(address: str, title: str, args: list[str], certs: Path) -> tuple[int, float, str]:
@@ -203,7 +127,7 @@ def demo_command(
     ready = state_dir / "gateway.addr"
     ready.unlink(missing_ok=True)
     certs = state_dir / "certs"
-    dev_ca.issue_federation(certs, ("cli", "auditor", *DOMAINS))
+    dev_ca.issue_federation(certs, ("cli", "auditor", "approver", *DOMAINS))
     cli = Credentials.load(certs, "cli")
     console.print(
         f"mTLS: fresh CA ({cli.trust_domain}) and certificates for the gateway, cli, "
@@ -211,7 +135,7 @@ def demo_command(
         highlight=False,
     )
     children: list[processes.Child] = []
-    results: list[tuple[str, str, bool, int, float]] = []
+    results: list[Result] = []
     trace = f"demo-{secrets.token_hex(8)}"
     try:
         gateway = processes.start(
@@ -260,11 +184,8 @@ def demo_command(
             results.append(
                 (scenario.title, scenario.expect, code == scenario.expect_exit, code, elapsed)
             )
-        for step in CONTEXT_STEPS:
-            args = [a.format(trace=trace) for a in step.args]
-            code, elapsed, output = _run_fedgate(address, step.title, args, certs)
-            ok = code == step.expect_exit and step.shows in output
-            results.append((step.title, step.expect, ok, code, elapsed))
+        results += _run_steps(address, CONTEXT_STEPS, certs, {"trace": trace})
+        results += _run_task_steps(address, certs)
     except processes.StartupFailed as exc:
         fail(str(exc))
     finally:

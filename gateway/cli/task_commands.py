@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +172,7 @@ def _watch(
     async def work(client: GatewayClient) -> TaskRecord:
         tasks = TaskClient(client)
         if fmt is Format.json or not console.is_terminal:
-            async for event in tasks.watch(task_id, after=after):
-                _print_event(event, fmt)
+            await _follow(tasks, task_id, after, lambda event: _print_event(event, fmt))
         else:
             await _live(tasks, task_id, after)
         return await tasks.get(task_id)
@@ -179,7 +180,33 @@ def _watch(
     record = run_client(gateway, caller, work, certs=certs, insecure=insecure)
     if fmt is not Format.json:
         _print_record(record, fmt)
+    if record.state is TaskState.INPUT_REQUIRED:
+        console.print(
+            f"waiting for input: fedgate task respond {task_id} --input JSON "
+            "(then watch again with --from to continue)",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_OF_STATE[TaskState.INPUT_REQUIRED])
     raise typer.Exit(EXIT_OF_STATE.get(record.state, 1) if record.done else 0)
+
+
+async def _follow(
+    tasks: TaskClient, task_id: str, after: int, show: Callable[[TaskEvent], None]
+) -> None:
+    """Shows the task's events until it ends or waits for a human.
+
+    A task waiting for input does nothing until someone responds, so the watch stops
+    there (an older input-required event, already answered, does not stop it).
+    """
+    async with contextlib.aclosing(tasks.watch(task_id, after=after)) as events:
+        async for event in events:
+            show(event)
+            if (
+                event.state is TaskState.INPUT_REQUIRED
+                and not event.final
+                and (await tasks.get(task_id)).state is TaskState.INPUT_REQUIRED
+            ):
+                return
 
 
 async def _live(tasks: TaskClient, task_id: str, after: int) -> None:
@@ -191,17 +218,18 @@ async def _live(tasks: TaskClient, task_id: str, after: int) -> None:
     grid = Table.grid()
     grid.add_row(table)
     grid.add_row(status)
+
+    def show(event: TaskEvent) -> None:
+        colour = _COLOUR.get(event.state, "red")
+        table.add_row(
+            str(event.sequence), f"[{colour}]{event.state.value}[/]", escape(event.message)
+        )
+        status.update(text=f"{event.state.value}: {escape(event.message)}")
+        if event.final:
+            status.update(text="ended")
+
     with Live(grid, console=console, refresh_per_second=8):
-        async for event in tasks.watch(task_id, after=after):
-            colour = _COLOUR.get(event.state, "red")
-            table.add_row(
-                str(event.sequence),
-                f"[{colour}]{event.state.value}[/]",
-                escape(event.message),
-            )
-            status.update(text=f"{event.state.value}: {escape(event.message)}")
-            if event.final:
-                status.update(text="ended")
+        await _follow(tasks, task_id, after, show)
 
 
 def _print_event(event: TaskEvent, fmt: Format) -> None:

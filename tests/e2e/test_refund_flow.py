@@ -188,14 +188,16 @@ def test_demo_runs_and_leaves_no_process_behind(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo summary" in done.stdout
     summary = done.stdout.split("demo summary")[1]
-    # Five calls, then four shared-context steps (finance's redacted view, support's own
-    # notes, a stale write, the notes' lineage).
-    assert summary.count("│ yes │") == 9, summary
+    # Five calls, four shared-context steps (finance's redacted view, support's own
+    # notes, a stale write, the notes' lineage), then five task steps (submit, watch until
+    # it waits, the operator refused, the approver answers, watch to completion).
+    assert summary.count("│ yes │") == 14, summary
     assert "│ NO  │" not in summary
     assert "[redacted: restricted context may not flow from support to finance" in " ".join(
         done.stdout.split()
     )
     assert "cli may not invoke finance/issue-refund" in " ".join(done.stdout.split())
+    assert "cli may not respond support/open-refund-case" in " ".join(done.stdout.split())
     address = (state / "gateway.addr").read_text()
     leftovers = []
     for proc in Path("/proc").iterdir():

@@ -113,8 +113,6 @@ class TaskManager:
         """The chain's invocation of each task this instance drives (submitted here)."""
         self._changed: dict[str, asyncio.Event] = {}
         self._maintainer: asyncio.Task[None] | None = None
-        self.reattached = 0
-        """How many tasks this instance re-attached to (for logs and tests)."""
 
     @property
     def following(self) -> tuple[str, ...]:
@@ -504,7 +502,6 @@ class TaskManager:
                         async for update in s:
                             if not attached:
                                 attached = True
-                                self.reattached += 1
                                 await self._append(
                                     task_id,
                                     TaskUpdate(
