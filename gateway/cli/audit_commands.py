@@ -285,10 +285,7 @@ def _audit(
     """Runs `work` with an AuditService stub on the CLI's gateway channel; errors exit 1/2."""
 
     async def with_stub(client: GatewayClient) -> T:
-        client.stub  # noqa: B018 - opens the client's channel (and its identity)
-        channel = client._channel
-        assert channel is not None
-        stub: au_grpc.AuditServiceAsyncStub = au_grpc.AuditServiceStub(channel)
+        stub: au_grpc.AuditServiceAsyncStub = au_grpc.AuditServiceStub(client.channel)
         with translate_rpc_errors():
             return await work(stub)
 

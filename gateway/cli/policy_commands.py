@@ -95,10 +95,7 @@ def _admin(gateway: Gateway, work: Callable[[pol_grpc.PolicyAdminAsyncStub], Awa
     """Runs `work` with a PolicyAdmin stub on the CLI's gateway channel; errors exit 1/2."""
 
     async def with_stub(client: GatewayClient) -> T:
-        client.stub  # noqa: B018 - opens the client's channel (and its identity)
-        channel = client._channel
-        assert channel is not None
-        stub: pol_grpc.PolicyAdminAsyncStub = pol_grpc.PolicyAdminStub(channel)
+        stub: pol_grpc.PolicyAdminAsyncStub = pol_grpc.PolicyAdminStub(client.channel)
         with translate_rpc_errors():
             return await work(stub)
 
