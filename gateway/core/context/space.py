@@ -15,6 +15,7 @@ the reader learns that the item exists, its classification and owner, not its va
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -132,18 +133,7 @@ class ContextSpace:
         else:
             outcome = "denied"
         if not decision.allowed:
-            await self._record(
-                self.access.write_event(
-                    writer,
-                    trace_id=write.trace_id,
-                    key=write.key,
-                    decision=decision,
-                    outcome=outcome,
-                    classification=classification,
-                    task_id=task_id,
-                    attributes={**asked, "reason": decision.reason},
-                )
-            )
+            await self._record_refusal(writer, write, decision, outcome, classification, task_id)
             raise PolicyDenied(decision.reason)
         await self._record(
             self.access.intent_event(
@@ -206,9 +196,7 @@ class ContextSpace:
             trace_id=trace_id, key=key, value=None, expected_version=expected_version
         )
         if not decision.allowed:
-            await self._record_refused_write(
-                writer, base, decision, PolicyDenied(decision.reason), None, ""
-            )
+            await self._record_refusal(writer, base, decision, "denied", None, "")
             raise PolicyDenied(decision.reason)
         await self._record(
             self.access.intent_event(
@@ -418,16 +406,34 @@ class ContextSpace:
         classification: Classification | None,
         task_id: str,
     ) -> None:
-        details: dict[str, object] = {
-            "expected_version": write.expected_version,
-            "reason": error.message,
-        }
+        """Records a write the store refused: a stale version, or another domain's item."""
         if isinstance(error, VersionConflict):
-            details["current_version"] = error.current_version
-            outcome = "stale"
+            # The policy allowed the write; the store's reason is what the record tells.
+            stale = dataclasses.replace(decision, reason=error.message)
+            await self._record_refusal(
+                writer,
+                write,
+                stale,
+                "stale",
+                classification,
+                task_id,
+                {"current_version": error.current_version},
+            )
         else:
-            outcome = "denied"
-            decision = Decision(False, error.message, "owner-only", decision.policy_version)
+            owned = Decision(False, error.message, "owner-only", decision.policy_version)
+            await self._record_refusal(writer, write, owned, "denied", classification, task_id)
+
+    async def _record_refusal(
+        self,
+        writer: Principal,
+        write: ContextWrite,
+        decision: Decision,
+        outcome: str,
+        classification: Classification | None,
+        task_id: str,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        """Records a write that did not happen; the decision's reason says why."""
         await self._record(
             self.access.write_event(
                 writer,
@@ -437,7 +443,11 @@ class ContextSpace:
                 outcome=outcome,
                 classification=classification,
                 task_id=task_id,
-                attributes=details,
+                attributes={
+                    "expected_version": write.expected_version,
+                    "reason": decision.reason,
+                    **(details or {}),
+                },
             )
         )
 

@@ -263,3 +263,15 @@ async def test_watch_resumes_after_a_disconnect_without_missing_versions(
     assert seen[-1].item.deleted
     revisions = [v.item.revision for v in seen]
     assert revisions == sorted(set(revisions))
+
+
+async def test_a_delete_the_policy_refuses_is_recorded_with_the_policys_rule(
+    space: ContextSpace, sink: KeepingSink
+) -> None:
+    await space.put(SUPPORT, write("case", 1))
+    with pytest.raises(PolicyDenied, match=r"context\.write"):
+        await space.delete(Principal("cli"), TRACE, "case")
+    (denied,) = [e for e in sink.of(EventType.CONTEXT_WRITTEN) if e.decision == "deny"]
+    # The policy refused it, not the ownership check the store makes afterwards.
+    assert denied.rule != "owner-only"
+    assert "context.write" in str(denied.attributes["reason"])
