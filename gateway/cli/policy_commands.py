@@ -235,9 +235,7 @@ def _print_decision(reply: pol.CheckResponse, fmt: Format, *, explain: bool) -> 
 SUBJECT_ARG = typer.Argument(..., help="Principal: a domain or DOMAIN/agent/NAME.")
 DOMAIN_ARG = typer.Argument(..., help="Target domain, or * (federation-wide).")
 OBJECT_ARG = typer.Argument(..., help="Capability, context key, or * for whole-domain actions.")
-ACTION_ARG = typer.Argument(
-    ..., help="invoke, context.read, context.write, register, audit.read or policy.admin."
-)
+ACTION_ARG = typer.Argument(..., help="One of: " + ", ".join(a.value for a in Action) + ".")
 
 
 @policy_app.command("check")
