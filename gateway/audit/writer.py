@@ -16,6 +16,10 @@ lone event is committed at once. The only timed wake-up is the checkpoint rule
 Relaxed mode gives up the guarantee for latency: `record` returns once the events
 are queued (no receipts); a crash or a store outage loses what was queued, and
 callers get answers whose records may never be written. It is off by default.
+
+`record_write` (both modes) queues a store write with its records: the writer runs
+it inside the group-commit transaction, in a savepoint, so the write, the decision
+that allowed it and its outcome commit together or not at all.
 """
 
 from __future__ import annotations
@@ -29,15 +33,20 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
 
 from gateway.audit.outside import CheckpointDirectory
 from gateway.core.audit_event import AuditEvent, AuditReceipt
 from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, pending
+from gateway.core.audited_write import AuditedWrite
 from gateway.core.clock import Clock, utcnow
-from gateway.errors import AuditUnavailable, StoreUnavailable
+from gateway.errors import AuditUnavailable, GatewayError, StoreUnavailable
 from gateway.store.audit_store import SqlAuditStore
 from gateway.store.database import HeldConnection
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +57,11 @@ DEFAULT_MAX_BATCH = 1000
 @dataclass(slots=True)
 class _Request:
     events: list[AuditEvent]
-    future: asyncio.Future[list[AuditReceipt]] | None
+    future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
+    write: AuditedWrite[Any] | None = None
+    outcome: Any = None
+    """A write's result or the exception it ends with, once the writer ran it."""
 
 
 @dataclass(slots=True)
@@ -127,6 +139,24 @@ class DurableAuditSink:
         self._queue.put(_Request(list(events), future, loop))
         return await future
 
+    async def record_write(self, write: AuditedWrite[T]) -> T:
+        """Runs `write` and commits it with its records in one transaction (any mode).
+
+        `write.apply` gets the writer's SQLAlchemy `Connection`, inside a savepoint:
+        a `GatewayError` it raises undoes only its own changes, and the refusal
+        records take the write's place.
+
+        Raises:
+            GatewayError: What `apply` raised (its refusal is durable).
+            AuditUnavailable: The transaction failed; nothing was written.
+        """
+        if self._closed:
+            raise AuditUnavailable("the audit trail is shut down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Request([], future, loop, write))
+        return await future
+
     def close(self, timeout: float | None = 30.0) -> None:
         """Writes what is queued, checkpoints what is pending, and stops the thread."""
         if self._closed:
@@ -158,7 +188,7 @@ class DurableAuditSink:
             if first is None:
                 break
             batch = [first]
-            count = len(first.events)
+            count = _size(first)
             stopping = False
             while count < self._max_batch:
                 try:
@@ -169,7 +199,7 @@ class DurableAuditSink:
                     stopping = True
                     break
                 batch.append(more)
-                count += len(more.events)
+                count += _size(more)
             self._commit(batch)
             if stopping:
                 break
@@ -179,7 +209,11 @@ class DurableAuditSink:
     def _commit(self, batch: Sequence[_Request], *, final: bool = False) -> None:
         items: list[PendingRecord] = []
         owners: list[tuple[_Request, list[str]]] = []
+        writes: list[_Request] = []
         for request in batch:
+            if request.write is not None:
+                writes.append(request)
+                continue
             try:
                 mine = [pending(e) for e in request.events]
             except (ValueError, TypeError) as exc:
@@ -189,8 +223,13 @@ class DurableAuditSink:
             owners.append((request, [p.event_id for p in mine]))
         now = self._clock()
         checkpointer = self.checkpointer
-        if not items and checkpointer is None:
+        if not items and not writes and checkpointer is None:
             return
+
+        def apply_writes(conn: Connection) -> list[PendingRecord]:
+            return [item for request in writes for item in _apply(conn, request)]
+
+        failed = owners + [(request, []) for request in writes]
         try:
             result = self.store.append(
                 items,
@@ -198,13 +237,14 @@ class DurableAuditSink:
                 checkpointer=checkpointer,
                 force_checkpoint=final,
                 held=self._connection,
+                writes=apply_writes if writes else None,
             )
         except StoreUnavailable as exc:
-            self._failed(owners, AuditUnavailable(f"audit trail unavailable: {exc.message}"))
+            self._failed(failed, AuditUnavailable(f"audit trail unavailable: {exc.message}"))
             return
         except Exception as exc:
             log.exception("audit write failed")
-            self._failed(owners, AuditUnavailable(f"audit write failed: {type(exc).__name__}"))
+            self._failed(failed, AuditUnavailable(f"audit write failed: {type(exc).__name__}"))
             return
         if self._unavailable:
             self._unavailable = False
@@ -216,7 +256,10 @@ class DurableAuditSink:
         stats.batch_sizes.append(len(items))
         if len(stats.batch_sizes) > 1000:
             del stats.batch_sizes[:500]
-        _settle_all([(request, [result.receipts[i] for i in ids]) for request, ids in owners])
+        _settle_all(
+            [(request, [result.receipts[i] for i in ids]) for request, ids in owners]
+            + [(request, request.outcome) for request in writes]
+        )
         if result.checkpoint is not None:
             stats.checkpoints += 1
             if self.outside is not None:
@@ -247,6 +290,41 @@ class DurableAuditSink:
         _settle_all([(request, error) for request, _ in owners])
         if any(request.future is None for request, _ in owners):
             log.error("relaxed mode: %d audit events were lost", len(owners))
+
+
+def _size(request: _Request) -> int:
+    # A write counts as the records it will add at least (its decision and outcome).
+    return len(request.events) if request.write is None else len(request.write.before) + 1
+
+
+def _apply(conn: Connection, request: _Request) -> list[PendingRecord]:
+    """Runs a request's write in a savepoint; returns the records that tell of it.
+
+    Sets `request.outcome` to the result, or to the error the caller will get.
+    Runs again from the start when the transaction is retried.
+    """
+    write = request.write
+    assert write is not None
+    try:
+        with conn.begin_nested():
+            result = write.apply(conn)
+            # Inside the savepoint: records that cannot be made undo the write.
+            records = [pending(e) for e in (*write.before, *write.after(result))]
+    except (StoreUnavailable, AuditUnavailable):
+        raise  # not a refusal: the whole transaction fails
+    except GatewayError as refusal:
+        try:
+            records = [pending(e) for e in (*write.before, *write.refused(refusal))]
+        except (ValueError, TypeError) as exc:
+            request.outcome = exc
+            return []
+        request.outcome = refusal
+        return records
+    except (ValueError, TypeError) as exc:
+        request.outcome = exc
+        return []
+    request.outcome = result
+    return records
 
 
 def _settle_all(outcomes: Sequence[tuple[_Request, Any]]) -> None:

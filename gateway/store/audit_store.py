@@ -12,7 +12,7 @@ receipts are returned (a retried write never duplicates).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,6 +86,7 @@ class SqlAuditStore:
         checkpointer: Checkpointer | None = None,
         force_checkpoint: bool = False,
         held: HeldConnection | None = None,
+        writes: Callable[[Connection], Sequence[PendingRecord]] | None = None,
     ) -> AppendResult:
         """Appends records in one transaction, checkpointing when due.
 
@@ -96,6 +97,10 @@ class SqlAuditStore:
             checkpointer: Signs a checkpoint when one is due after the append.
             force_checkpoint: Checkpoint any records not yet covered, due or not.
             held: The writer's kept-open connection (None: one from the pool).
+            writes: Store writes to make in the same transaction, once the head is
+                locked (so they are serialized with every writer of the log); it
+                returns their records, appended after `items`. It runs again when
+                the transaction is retried.
 
         Returns:
             Receipts for every id, the number appended and the checkpoint made.
@@ -106,12 +111,13 @@ class SqlAuditStore:
 
         def work(conn: Connection, dedupe: bool) -> AppendResult:
             head = self._lock_head(conn)
-            fresh: Sequence[PendingRecord] = items
+            all_items = items if writes is None else [*items, *writes(conn)]
+            fresh: Sequence[PendingRecord] = all_items
             receipts: dict[str, AuditReceipt] = {}
             if dedupe:
-                receipts = self._existing(conn, [i.event_id for i in items])
+                receipts = self._existing(conn, [i.event_id for i in all_items])
                 fresh = []
-                for item in items:
+                for item in all_items:
                     if item.event_id not in receipts:
                         receipts[item.event_id] = AuditReceipt(item.event_id, -1, b"")
                         fresh.append(item)

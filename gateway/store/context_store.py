@@ -8,12 +8,17 @@ writer that read a version another transaction replaced updates nothing and repo
 the conflict instead of overwriting. On PostgreSQL each write also sends
 `NOTIFY fedgate_context, '<trace id>'`, delivered at commit, which wakes the Watch
 streams of every replica.
+
+`put` and `delete` run in the audit trail's transaction when given one (`within`), so
+an item's version commits together with its audit records; the trail's writer has
+locked the log's head by then, which also serializes writes across replicas.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from gateway.core.audited_write import Transaction
 from gateway.core.context.items import ContextItem
 from gateway.core.models import Classification
 from gateway.errors import NotFound, PolicyDenied, VersionConflict
@@ -57,6 +63,7 @@ class SqlContextStore:
         expected_version: int | None,
         expires_at: datetime | None,
         now: datetime,
+        within: Transaction | None = None,
     ) -> ContextItem:
         """Writes the next version of an item; see `ContextStore.put`."""
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -88,7 +95,7 @@ class SqlContextStore:
             self._write(conn, row, values)
             return _item_of(values)
 
-        return run_transaction(self._engine, work)
+        return self._write_in(within, work)
 
     def delete(
         self,
@@ -99,6 +106,7 @@ class SqlContextStore:
         writer: str,
         expected_version: int | None,
         now: datetime,
+        within: Transaction | None = None,
     ) -> ContextItem:
         """Writes a tombstone version; see `ContextStore.delete`."""
 
@@ -125,7 +133,7 @@ class SqlContextStore:
             self._write(conn, row, values)
             return _item_of(values)
 
-        return run_transaction(self._engine, work)
+        return self._write_in(within, work)
 
     def purge_expired(self, *, now: datetime) -> int:
         """Deletes expired items and their versions, trace by trace; returns how many."""
@@ -240,6 +248,16 @@ class SqlContextStore:
         )
 
     # --- parts ------------------------------------------------------------------
+
+    def _write_in(
+        self, within: Transaction | None, work: Callable[[Connection], ContextItem]
+    ) -> ContextItem:
+        """Runs a write in the given transaction (the audit trail's), else in its own."""
+        if within is None:
+            return run_transaction(self._engine, work)
+        if not isinstance(within, Connection) or within.engine.url != self._engine.url:
+            raise TypeError("a context write can only join a transaction on its own database")
+        return work(within)
 
     def _next_revision(self, conn: Connection, trace_id: str) -> int:
         dialect = postgresql if self._postgres else sqlite

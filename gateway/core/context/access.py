@@ -164,7 +164,8 @@ class ContextAccess:
             trace_id: The item's trace.
             key: The item's key.
             decision: The policy decision on the write.
-            outcome: `written`, `deleted`, `denied`, `stale` or `refused`.
+            outcome: `written`, `deleted`, `denied`, `stale`, `refused` or `missing`
+                (a delete of an item that does not exist).
             item: The version written (None when nothing was).
             classification: The classification asked for, when nothing was written.
             task_id: The task writing back, if any.
@@ -204,11 +205,11 @@ class ContextAccess:
         task_id: str = "",
         attributes: Mapping[str, object] | None = None,
     ) -> AuditEvent:
-        """The allowed `context.write` decision, recorded before the store is touched.
+        """The allowed `context.write` decision, recorded ahead of the write.
 
-        Audit before acting: should the gateway or the trail fail after the write,
-        the trail still holds who was allowed to write what (the `context.written`
-        record of the outcome follows it).
+        Audit before acting: it commits with the write (or before it, on sinks that
+        cannot join a transaction), so the trail always holds who was allowed to
+        write what; the `context.written` record of the outcome follows it.
         """
         return AuditEvent(
             type=EventType.POLICY_DECISION,

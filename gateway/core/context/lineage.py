@@ -23,7 +23,7 @@ CONTEXT_EVENTS = frozenset(
     {EventType.CONTEXT_WRITTEN, EventType.CONTEXT_READ, EventType.CONTEXT_REDACTED}
 )
 
-REFUSED = frozenset({"denied", "stale", "refused", "redacted"})
+REFUSED = frozenset({"denied", "stale", "refused", "missing", "redacted"})
 """Step outcomes where nothing was written or nothing crossed."""
 
 
@@ -35,7 +35,7 @@ class LineageStep:
     """The record's position in the log."""
     time: datetime
     action: str
-    """`written`, `deleted`, `read`, `redacted`, `denied`, `stale` or `refused`."""
+    """`written`, `deleted`, `read`, `redacted`, `denied`, `stale`, `refused` or `missing`."""
     domain: str
     """The domain that wrote the item, or that received (or was refused) it."""
     actor: str
@@ -107,7 +107,7 @@ def lineage_dot(trace_id: str, key: str, steps: Iterable[LineageStep]) -> str:
         elif step.capability:
             label += f" to {step.capability}"
         style = ', style=dashed, color="#c0392b"' if step.action in REFUSED else ""
-        writing = step.action in ("written", "deleted", "denied", "stale", "refused")
+        writing = step.action in ("written", "deleted", "denied", "stale", "refused", "missing")
         source, target = (step.domain, item) if writing else (item, step.domain)
         edges.append(f"  {_quote(source)} -> {_quote(target)} [label={_quote(label)}{style}];")
     lines += [f"  {_quote(d)} [shape=box, style=rounded];" for d in domains]

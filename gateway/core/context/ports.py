@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from gateway.core.audited_write import Transaction
 from gateway.core.context.items import ContextItem
 from gateway.core.models import Classification
 
@@ -35,11 +36,13 @@ class ContextStore(Protocol):
         expected_version: int | None,
         expires_at: datetime | None,
         now: datetime,
+        within: Transaction | None = None,
     ) -> ContextItem:
         """Writes the next version of an item (version 1 when it does not exist).
 
         `expected_version` None writes over any version; 0 only creates. An item
         that exists must be owned by `owner`. An expired item counts as absent.
+        `within`: the audit trail's open transaction to write in (None: its own).
         """
         ...
 
@@ -52,6 +55,7 @@ class ContextStore(Protocol):
         writer: str,
         expected_version: int | None,
         now: datetime,
+        within: Transaction | None = None,
     ) -> ContextItem:
         """Writes a tombstone version; raises `NotFound` when the item does not exist."""
         ...

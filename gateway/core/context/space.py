@@ -2,12 +2,14 @@
 
 Every operation asks the policy (`ContextAccess`), records what it did through the
 audit sink before it answers (strict mode: the answer waits for the records), and
-runs store calls in the store's worker threads. Reads that the policy or the
-context-flow rules refuse are answered with redacted views, never with an error:
-the reader learns that the item exists, its classification and owner, not its value.
+runs store reads in the store's worker threads. A write goes to the audit trail as an
+`AuditedWrite`: the trail runs it in the transaction that appends its records. Reads
+that the policy or the context-flow rules refuse are answered with redacted views,
+never with an error: the reader learns that the item exists, its classification and
+owner, not its value.
 
-    put/delete ─▶ decide context.write ─▶ audit the decision ─▶ store (versioned)
-               ─▶ audit the outcome ─▶ answer
+    put/delete ─▶ decide context.write ─▶ one commit: decision record, versioned
+               write, outcome record ─▶ answer
     get/list/history/watch ─▶ store ─▶ per item: decide read + flow ─▶ audit ─▶ views
     attach (Invoke) ─▶ per ref: store ─▶ decide for the target domain ─▶ views + records
 """
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.core.audit_event import AuditEvent
+from gateway.core.audited_write import AuditedWrite, record_write
 from gateway.core.clock import Clock, utcnow
 from gateway.core.context.access import DECLARATION_RULE, ContextAccess
 from gateway.core.context.changes import ChangeSignals
@@ -133,23 +136,26 @@ class ContextSpace:
         else:
             outcome = "denied"
         if not decision.allowed:
-            await self._record_refusal(writer, write, decision, outcome, classification, task_id)
-            raise PolicyDenied(decision.reason)
-        await self._record(
-            self.access.intent_event(
-                writer,
-                trace_id=write.trace_id,
-                key=write.key,
-                decision=decision,
-                operation="put",
-                classification=classification,
-                task_id=task_id,
-                attributes=asked,
+            await self._record(
+                self._refusal_event(writer, write, decision, outcome, classification, task_id)
             )
-        )
-        try:
-            item = await self._blocking(
-                lambda: self._store.put(
+            raise PolicyDenied(decision.reason)
+        attributes: dict[str, object] = {**asked, "ttl_seconds": ttl.total_seconds()}
+        item = await self._write(
+            AuditedWrite(
+                before=[
+                    self.access.intent_event(
+                        writer,
+                        trace_id=write.trace_id,
+                        key=write.key,
+                        decision=decision,
+                        operation="put",
+                        classification=classification,
+                        task_id=task_id,
+                        attributes=asked,
+                    )
+                ],
+                apply=lambda tx: self._store.put(
                     trace_id=write.trace_id,
                     key=write.key,
                     value=write.value,
@@ -159,24 +165,26 @@ class ContextSpace:
                     expected_version=write.expected_version,
                     expires_at=now + ttl,
                     now=now,
-                )
-            )
-        except (VersionConflict, PolicyDenied) as exc:
-            await self._record_refused_write(writer, write, decision, exc, classification, task_id)
-            raise
-        self.signals.notify(write.trace_id)
-        await self._record(
-            self.access.write_event(
-                writer,
-                trace_id=write.trace_id,
-                key=write.key,
-                decision=decision,
-                outcome="written",
-                item=item,
-                task_id=task_id,
-                attributes={**asked, "ttl_seconds": ttl.total_seconds()},
+                    within=tx,
+                ),
+                after=lambda item: [
+                    self.access.write_event(
+                        writer,
+                        trace_id=write.trace_id,
+                        key=write.key,
+                        decision=decision,
+                        outcome="written",
+                        item=item,
+                        task_id=task_id,
+                        attributes=attributes,
+                    )
+                ],
+                refused=lambda exc: [
+                    self._refused_write_event(writer, write, decision, exc, classification, task_id)
+                ],
             )
         )
+        self.signals.notify(write.trace_id)
         return item
 
     async def delete(
@@ -196,45 +204,48 @@ class ContextSpace:
             trace_id=trace_id, key=key, value=None, expected_version=expected_version
         )
         if not decision.allowed:
-            await self._record_refusal(writer, base, decision, "denied", None, "")
+            await self._record(self._refusal_event(writer, base, decision, "denied", None, ""))
             raise PolicyDenied(decision.reason)
-        await self._record(
-            self.access.intent_event(
-                writer,
-                trace_id=trace_id,
-                key=key,
-                decision=decision,
-                operation="delete",
-                attributes={"expected_version": expected_version},
-            )
-        )
         now = self._clock()
-        try:
-            item = await self._blocking(
-                lambda: self._store.delete(
+        asked: dict[str, object] = {"expected_version": expected_version}
+        item = await self._write(
+            AuditedWrite(
+                before=[
+                    self.access.intent_event(
+                        writer,
+                        trace_id=trace_id,
+                        key=key,
+                        decision=decision,
+                        operation="delete",
+                        attributes=asked,
+                    )
+                ],
+                apply=lambda tx: self._store.delete(
                     trace_id=trace_id,
                     key=key,
                     owner=writer.domain,
                     writer=str(writer),
                     expected_version=expected_version,
                     now=now,
-                )
-            )
-        except (VersionConflict, PolicyDenied) as exc:
-            await self._record_refused_write(writer, base, decision, exc, None, "")
-            raise
-        self.signals.notify(trace_id)
-        await self._record(
-            self.access.write_event(
-                writer,
-                trace_id=trace_id,
-                key=key,
-                decision=decision,
-                outcome="deleted",
-                item=item,
-                attributes={"expected_version": expected_version},
+                    within=tx,
+                ),
+                after=lambda item: [
+                    self.access.write_event(
+                        writer,
+                        trace_id=trace_id,
+                        key=key,
+                        decision=decision,
+                        outcome="deleted",
+                        item=item,
+                        attributes=asked,
+                    )
+                ],
+                refused=lambda exc: [
+                    self._refused_write_event(writer, base, decision, exc, None, "")
+                ],
             )
         )
+        self.signals.notify(trace_id)
         return item
 
     # --- reads ------------------------------------------------------------------
@@ -397,7 +408,11 @@ class ContextSpace:
     async def _record(self, event: AuditEvent) -> None:
         await self._audit.record([event])
 
-    async def _record_refused_write(
+    async def _write(self, write: AuditedWrite[ContextItem]) -> ContextItem:
+        """The write and its records, in one transaction when the audit sink can."""
+        return await record_write(self._audit, write, self._blocking)
+
+    def _refused_write_event(
         self,
         writer: Principal,
         write: ContextWrite,
@@ -405,12 +420,12 @@ class ContextSpace:
         error: GatewayError,
         classification: Classification | None,
         task_id: str,
-    ) -> None:
-        """Records a write the store refused: a stale version, or another domain's item."""
+    ) -> AuditEvent:
+        """The record of a write the store refused: a stale version, or another's item."""
         if isinstance(error, VersionConflict):
             # The policy allowed the write; the store's reason is what the record tells.
             stale = dataclasses.replace(decision, reason=error.message)
-            await self._record_refusal(
+            return self._refusal_event(
                 writer,
                 write,
                 stale,
@@ -419,11 +434,13 @@ class ContextSpace:
                 task_id,
                 {"current_version": error.current_version},
             )
-        else:
-            owned = Decision(False, error.message, "owner-only", decision.policy_version)
-            await self._record_refusal(writer, write, owned, "denied", classification, task_id)
+        if isinstance(error, NotFound):
+            missing = Decision(False, error.message, "not-found", decision.policy_version)
+            return self._refusal_event(writer, write, missing, "missing", classification, task_id)
+        owned = Decision(False, error.message, "owner-only", decision.policy_version)
+        return self._refusal_event(writer, write, owned, "denied", classification, task_id)
 
-    async def _record_refusal(
+    def _refusal_event(
         self,
         writer: Principal,
         write: ContextWrite,
@@ -432,23 +449,21 @@ class ContextSpace:
         classification: Classification | None,
         task_id: str,
         details: dict[str, object] | None = None,
-    ) -> None:
-        """Records a write that did not happen; the decision's reason says why."""
-        await self._record(
-            self.access.write_event(
-                writer,
-                trace_id=write.trace_id,
-                key=write.key,
-                decision=decision,
-                outcome=outcome,
-                classification=classification,
-                task_id=task_id,
-                attributes={
-                    "expected_version": write.expected_version,
-                    "reason": decision.reason,
-                    **(details or {}),
-                },
-            )
+    ) -> AuditEvent:
+        """The record of a write that did not happen; the decision's reason says why."""
+        return self.access.write_event(
+            writer,
+            trace_id=write.trace_id,
+            key=write.key,
+            decision=decision,
+            outcome=outcome,
+            classification=classification,
+            task_id=task_id,
+            attributes={
+                "expected_version": write.expected_version,
+                "reason": decision.reason,
+                **(details or {}),
+            },
         )
 
     def _grant_of(self, writer: Principal, write: ContextWrite, now: datetime) -> WriteGrant | None:
