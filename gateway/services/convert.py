@@ -58,11 +58,22 @@ _CLASS_FROM_PB = {v: k for k, v in _CLASS_TO_PB.items()}
 # --- time -------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp_to_proto(value: datetime) -> timestamp_pb2.Timestamp:
     """A timezone-aware datetime as a protobuf Timestamp."""
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+    if value.tzinfo is None:
+        # Naive: taken as local time, as `astimezone` does.
+        ts = timestamp_pb2.Timestamp()
+        ts.FromDatetime(value.astimezone(UTC))
+        return ts
+    # The same fields `FromDatetime` sets, without its time tuple round trip
+    # (a few µs, twice per Invoke).
+    since = value - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from google.protobuf import timestamp_pb2
 
 from federation.v1 import common_pb2 as pb
 from gateway.core.models import CapabilitySpec, Classification, Payload, TaskState
@@ -88,3 +89,20 @@ def test_event_without_status_is_rejected() -> None:
 def test_capability_schema_is_serialised_canonically() -> None:
     spec = CapabilitySpec(name="ab", version="1", input_schema={"b": 1, "a": 2})
     assert json.loads(convert.capability_to_proto(spec).input_schema_json) == {"a": 2, "b": 1}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 24, 23, 40, 44, 123456, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 5, tzinfo=UTC),
+        datetime(2020, 5, 5, 1, 2, 3, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 0),  # naive: local time
+    ],
+)
+def test_timestamps_match_protobuf_from_datetime(value: datetime) -> None:
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(value.astimezone(UTC))
+    assert convert.timestamp_to_proto(value) == expected
