@@ -27,6 +27,9 @@ from gateway.errors import PolicyDenied
 
 _LABEL = b"fedgate/context-write-grant/v1"
 
+_CLAIMS_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""Canonical claims JSON; built once (`json.dumps` with options builds an encoder per call)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WriteGrant:
@@ -51,7 +54,9 @@ class GrantSigner:
     """
 
     def __init__(self, shared_key: bytes) -> None:
-        self._key = hmac.new(shared_key, _LABEL, hashlib.sha256).digest()
+        key = hmac.new(shared_key, _LABEL, hashlib.sha256).digest()
+        # Keyed once; each signature copies it (every task gets a grant).
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
 
     def issue(self, grant: WriteGrant) -> str:
         """The signed token of `grant`."""
@@ -63,9 +68,7 @@ class GrantSigner:
             "classification": int(grant.classification),
             "exp": int(grant.expires_at.timestamp()),
         }
-        body = base64.urlsafe_b64encode(
-            json.dumps(claims, sort_keys=True, separators=(",", ":")).encode()
-        ).decode()
+        body = base64.urlsafe_b64encode(_CLAIMS_JSON.encode(claims).encode()).decode()
         return f"{body}.{self._sign(body)}"
 
     def verify(self, token: str, *, now: datetime) -> WriteGrant:
@@ -94,4 +97,6 @@ class GrantSigner:
         return grant
 
     def _sign(self, body: str) -> str:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        mac = self._mac.copy()
+        mac.update(body.encode())
+        return mac.hexdigest()
