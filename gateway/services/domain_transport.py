@@ -8,10 +8,13 @@ call fails with `DomainUnavailable`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 
 import grpc
 
+from federation.v1 import common_pb2 as pb
 from federation.v1 import orchestrator_pb2 as orch
 from federation.v1 import orchestrator_pb2_grpc as orch_grpc
 from gateway.core.audit_event import AuditEvent, EventType
@@ -75,7 +78,10 @@ class GrpcDomainTransport:
         try:
             async for event in call:
                 # The gateway only passes the output on: no need to parse it.
-                yield convert.update_from_proto(event, parse_output=False)
+                update = convert.update_from_proto(event, parse_output=False)
+                if update.final:
+                    await _end_of_stream(call)
+                yield update
         except grpc.aio.AioRpcError as exc:
             reason = _identity_failure(exc) if self._pool.secure else ""
             if reason:
@@ -183,6 +189,28 @@ class GrpcDomainTransport:
             f"endpoint {address} of domain {task.target.domain!r} did not prove identity "
             f"{expected} ({reason}); the task was not sent"
         )
+
+
+STREAM_END_GRACE = 0.5
+"""Seconds a domain has to end its Execute stream after the final event before it is canceled."""
+
+
+async def _end_of_stream(call: grpc.aio.UnaryStreamCall[orch.ExecuteRequest, pb.TaskEvent]) -> None:
+    """Reads the stream's end (its status) after the final event.
+
+    The domain ends the stream right after its final event. Reading that end costs
+    both sides less than canceling the call (the consumer stops at the final event),
+    and the call's response iterator finishes instead of being finalised later. What
+    comes after the final event does not change the task's outcome: extra events and
+    an error status are ignored, and a domain that keeps the stream open is canceled
+    after `STREAM_END_GRACE` seconds.
+    """
+    if call.done():
+        return
+    with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError):
+        async with asyncio.timeout(STREAM_END_GRACE):
+            async for _ in call:
+                pass
 
 
 _IDENTITY_FAILURES = (

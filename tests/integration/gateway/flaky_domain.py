@@ -31,6 +31,8 @@ class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
     name: str
     sick: bool = False
     hang: bool = False
+    linger: bool = False
+    """Keeps the stream open after the final event (a domain that breaks the protocol)."""
     executions: int = 0
     refusals: int = 0
     server: grpc.aio.Server | None = None
@@ -54,6 +56,8 @@ class FlakyDomain(orch_grpc.DomainOrchestratorServicer):
             output=convert.json_payload({"served_by": self.address}),
             final=True,
         )
+        if self.linger:
+            await asyncio.Event().wait()  # ended only by the gateway's cancellation
 
     async def set_serving(self, serving: bool) -> None:
         status = (

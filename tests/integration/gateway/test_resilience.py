@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -75,6 +76,25 @@ async def test_idempotent_calls_survive_a_failing_replica(resilient_gateway: Gat
     assert {r.output_or_raise()["served_by"] for r in results} == {well.address}
     assert well.executions == 30  # every call ran exactly once
     assert sick.executions == 0
+
+
+async def test_a_domain_that_keeps_its_stream_open_after_the_final_event_is_answered(
+    unprobed_gateway: GatewayApp,
+) -> None:
+    # The gateway reads a stream to its end after the final event; one that does not
+    # end is canceled after a short grace, and the final event still answers the call.
+    async with GatewayClient(unprobed_gateway.address, domain="caller") as client:
+        (lingering,) = await _replicas(unprobed_gateway, client, idempotent=False, count=1)
+        lingering.linger = True
+        try:
+            started = time.monotonic()
+            result = await client.invoke("flaky/work", {}, timeout=20.0)
+            elapsed = time.monotonic() - started
+        finally:
+            await lingering.stop()
+    assert result.ok
+    assert result.output_or_raise()["served_by"] == lingering.address
+    assert elapsed < 10.0  # the grace (0.5 s), not the 20 s deadline
 
 
 async def test_non_idempotent_calls_are_never_retried(unprobed_gateway: GatewayApp) -> None:
