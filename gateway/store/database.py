@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,8 +112,16 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 def _begin_sqlite_transaction(connection: Connection) -> None:
     # A deferred transaction that reads and then writes cannot wait for the
     # write lock (SQLITE_BUSY at once), so writers take it up front.
+    # Through the driver: SQLAlchemy's statement execution costs about as much as
+    # the rest of a lone audit record's transaction, fsync aside.
     read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    try:
+        connection.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as error:  # "database is locked" past the busy timeout
+        raise exc.DBAPIError.instance(
+            statement, None, error, sqlite3.Error, dialect=connection.dialect
+        ) from error
 
 
 def _open_postgres(url: URL) -> Engine:
