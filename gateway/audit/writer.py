@@ -252,8 +252,8 @@ class DurableAuditSink:
         stats = self.stats
         stats.transactions += 1
         stats.records += result.appended
-        stats.largest_batch = max(stats.largest_batch, len(items))
-        stats.batch_sizes.append(len(items))
+        stats.largest_batch = max(stats.largest_batch, result.appended)
+        stats.batch_sizes.append(result.appended)
         if len(stats.batch_sizes) > 1000:
             del stats.batch_sizes[:500]
         _settle_all(
