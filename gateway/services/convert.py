@@ -155,10 +155,18 @@ def payload_from_proto(
 
 def payload_to_proto(value: Payload) -> pb.Payload:
     """Core payload to wire. Original bytes are forwarded untouched when present."""
+    return fill_payload(pb.Payload(), value)
+
+
+def fill_payload(message: pb.Payload, value: Payload) -> pb.Payload:
+    """Writes a core payload into an empty wire payload (such as a request's field), in place.
+
+    Filling a field of the enclosing message saves building a payload and copying it in.
+    """
     if value.data is not None:
-        return pb.Payload(data=value.data, content_type=value.content_type)
-    message = pb.Payload()
-    if value.json is not None:
+        message.data = value.data
+        message.content_type = value.content_type
+    elif value.json is not None:
         message.json.update(value.json)
     else:
         message.json.CopyFrom(struct_pb2.Struct())
@@ -257,21 +265,41 @@ def task_to_proto(
     task: TaskInfo, state: TaskState, message: str = "", now: datetime | None = None
 ) -> pb.Task:
     """A tracked task and its current state as a wire Task."""
-    result = pb.Task(
-        task_id=task.task_id,
-        trace_id=task.trace_id,
-        parent_task_id=task.parent_task_id,
-        caller=pb.Principal(domain=task.caller.domain, agent=task.caller.agent),
-        target=target_to_proto(task.target),
-        status=pb.TaskStatus(
-            state=state_to_proto(state),
-            message=message,
-            timestamp=timestamp_to_proto(now) if now is not None else now_timestamp(),
-        ),
-        idempotency_key=task.idempotency_key,
-        context_refs=[pb.ContextRef(key=r.key, version=r.version) for r in task.context_refs],
-        depth=task.depth,
-    )
+    return fill_task(pb.Task(), task, state, message, now)
+
+
+def fill_task(
+    result: pb.Task,
+    task: TaskInfo,
+    state: TaskState,
+    message: str = "",
+    now: datetime | None = None,
+) -> pb.Task:
+    """Writes a task and its state into an empty wire Task (such as a request's field), in place.
+
+    Invoke builds two Tasks per call (the domain's request and the caller's answer):
+    filling the enclosing messages' fields saves building sub-messages and copying them.
+    """
+    result.task_id = task.task_id
+    result.trace_id = task.trace_id
+    result.parent_task_id = task.parent_task_id
+    caller = result.caller
+    caller.domain = task.caller.domain
+    caller.agent = task.caller.agent
+    target = result.target
+    target.domain = task.target.domain
+    target.name = task.target.name
+    target.version = task.target.version
+    status = result.status
+    status.state = state_to_proto(state)
+    status.message = message
+    status.timestamp.CopyFrom(timestamp_to_proto(now) if now is not None else now_timestamp())
+    result.idempotency_key = task.idempotency_key
+    if task.context_refs:
+        result.context_refs.extend(
+            pb.ContextRef(key=r.key, version=r.version) for r in task.context_refs
+        )
+    result.depth = task.depth
     if task.deadline is not None:
         result.deadline.CopyFrom(timestamp_to_proto(task.deadline))
     return result

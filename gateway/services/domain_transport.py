@@ -68,12 +68,12 @@ class GrpcDomainTransport:
         """Streams a task's updates from the endpoint at `address`."""
         stub = self._stub(address, task.target.domain)
         request = orch.ExecuteRequest(
-            task=convert.task_to_proto(task, TaskState.SUBMITTED),
-            input=convert.payload_to_proto(input),
             context=[view_to_proto(v) for v in task.context],
             context_grant=task.context_grant,
             detached=task.detached,
         )
+        convert.fill_task(request.task, task, TaskState.SUBMITTED)
+        convert.fill_payload(request.input, input)
         call = stub.Execute(request, timeout=time_limit, metadata=_task_metadata(task))
         try:
             async for event in call:

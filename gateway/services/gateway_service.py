@@ -246,11 +246,10 @@ class GatewayService(gw_grpc.FederationGatewayServicer):
             invocation,
             ((metadata.TRACE_ID, task.trace_id), (metadata.TASK_ID, task.task_id)),
         )
-        response = gw.InvokeResponse(
-            task=convert.task_to_proto(task, final.state, final.message, self._clock())
-        )
+        response = gw.InvokeResponse()
+        convert.fill_task(response.task, task, final.state, final.message, self._clock())
         if final.output is not None:
-            response.output.CopyFrom(convert.payload_to_proto(final.output))
+            convert.fill_payload(response.output, final.output)
         if invocation.fallback_from is not None:
             response.fallback_for.CopyFrom(convert.target_to_proto(invocation.fallback_from))
             response.fallback_reason = invocation.fallback_reason
