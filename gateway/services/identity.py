@@ -58,6 +58,13 @@ class _Scope:
     """The verified SPIFFE ID (empty in insecure mode)."""
     refusal: Unauthenticated | None = None
     pending: list[AuditEvent] = field(default_factory=list)
+    metadata: dict[str, str | bytes] | None = None
+    """The call's invocation metadata as a dict, once read."""
+
+    def metadata_of(self, context: Context) -> dict[str, str | bytes]:
+        if self.metadata is None:
+            self.metadata = dict(context.invocation_metadata() or ())
+        return self.metadata
 
     def resolve(self, context: Context) -> Principal:
         if self.refusal is not None:
@@ -67,7 +74,7 @@ class _Scope:
         return self.principal
 
     def _resolve(self, context: Context) -> Principal:
-        values = dict(context.invocation_metadata() or ())
+        values = self.metadata_of(context)
         claimed = _text(values.get(metadata.CALLER_DOMAIN))
         if self.trust_domain is None:
             domain, proof = self._asserted_domain(context, claimed), ""
@@ -197,7 +204,13 @@ def caller_of(context: Context, agent: str = "") -> Principal:
 
 def call_path_of(context: Context) -> tuple[str, ...]:
     """The call path the caller's SDK echoed (used when the parent task is not local)."""
-    value = dict(context.invocation_metadata() or ()).get(metadata.CALL_PATH, "")
+    scope = _SCOPE.get()
+    values = (
+        scope.metadata_of(context)
+        if scope is not None
+        else dict(context.invocation_metadata() or ())
+    )
+    value = values.get(metadata.CALL_PATH, "")
     return metadata.decode_call_path(value) if isinstance(value, str) else ()
 
 
@@ -214,6 +227,11 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         """
         self._audit = audit
         self._trust_domain = trust_domain
+        # method -> (the handler gRPC gave, our wrapper of it). gRPC asks for the handler
+        # on every call; wrapping it once per method saves building a handler per call.
+        self._wrapped: dict[
+            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
 
     async def intercept_service(
         self,
@@ -226,6 +244,16 @@ class IdentityInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),
