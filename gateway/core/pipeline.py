@@ -24,6 +24,9 @@ _NO_FINAL = TaskUpdate(
     final=True,
 )
 
+_SUBMITTED = TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
+"""The first update of every dispatched call (immutable, so one instance serves all)."""
+
 
 @dataclass(slots=True)
 class _Routing:
@@ -65,7 +68,7 @@ class InvokePipeline:
                 async for update in self._dispatch(invocation, routing):
                     yield update
         except GatewayError as exc:
-            await self._finish(entered, invocation, Outcome(error=exc))
+            await self._finish(entered, invocation, error=exc)
             raise
         except BaseException:
             if invocation.detached and invocation.dispatched and routing.final is None:
@@ -75,44 +78,44 @@ class InvokePipeline:
                 raise
             # Cancellation by the caller (or a bug): still finish the steps so the
             # task leaves the table and its end is recorded.
-            await self._finish(entered, invocation, Outcome(error=TaskCanceled("call interrupted")))
+            await self._finish(entered, invocation, error=TaskCanceled("call interrupted"))
             raise
         done = routing.final or _NO_FINAL
-        await self._finish(entered, invocation, Outcome(final=done))
+        await self._finish(entered, invocation, final=done)
         yield done
 
     async def _dispatch(
         self, invocation: Invocation, routing: _Routing
     ) -> AsyncIterator[TaskUpdate]:
-        yield TaskUpdate(state=TaskState.SUBMITTED, message="accepted by the gateway")
+        yield _SUBMITTED
         invocation.dispatched = True
-        try:
-            async for update in self._route(invocation, routing):
-                yield update
-        except DomainUnavailable as exc:
-            fallback = invocation.require_capability().fallback
-            # A target that already reported progress was reached: running the
-            # fallback too could do the work twice.
-            if fallback is None or routing.progressed:
-                raise
-            yield TaskUpdate(
-                state=TaskState.WORKING,
-                message=f"{invocation.target} unavailable ({exc.message}); "
-                f"falling back to {fallback}",
-            )
-            await self._redirect(invocation, fallback, exc.message)
-            async for update in self._route(invocation, routing):
-                yield update
-
-    async def _route(self, invocation: Invocation, routing: _Routing) -> AsyncIterator[TaskUpdate]:
-        # Yields the non-final updates; the final one is kept in `routing` (held back).
-        async with aclosing(self._router.execute(invocation)) as updates:
-            async for update in updates:
-                if update.final:
-                    routing.final = update
-                    return
-                routing.progressed = True
-                yield update
+        redirected = False
+        while True:
+            try:
+                # Yields the non-final updates; the final one is kept in `routing` (held
+                # back). Routed inline rather than through a generator of its own: one
+                # generator fewer to create, step through and close on every call.
+                async with aclosing(self._router.execute(invocation)) as updates:
+                    async for update in updates:
+                        if update.final:
+                            routing.final = update
+                            return
+                        routing.progressed = True
+                        yield update
+                return
+            except DomainUnavailable as exc:
+                fallback = invocation.require_capability().fallback
+                # A target that already reported progress was reached: running the
+                # fallback too could do the work twice. A fallback's own failure ends it.
+                if redirected or fallback is None or routing.progressed:
+                    raise
+                yield TaskUpdate(
+                    state=TaskState.WORKING,
+                    message=f"{invocation.target} unavailable ({exc.message}); "
+                    f"falling back to {fallback}",
+                )
+                await self._redirect(invocation, fallback, exc.message)
+                redirected = True
 
     async def _redirect(
         self, invocation: Invocation, fallback: CapabilityTarget, reason: str
@@ -126,9 +129,14 @@ class InvokePipeline:
                 await step.before(invocation)
 
     async def _finish(
-        self, entered: list[InvokeStep], invocation: Invocation, outcome: Outcome
+        self,
+        entered: list[InvokeStep],
+        invocation: Invocation,
+        *,
+        final: TaskUpdate | None = None,
+        error: GatewayError | None = None,
     ) -> None:
         elapsed_us = (time.monotonic_ns() - invocation.started_ns) // 1000
-        outcome = Outcome(final=outcome.final, error=outcome.error, duration_us=elapsed_us)
+        outcome = Outcome(final=final, error=error, duration_us=elapsed_us)
         for step in reversed(entered):
             await step.after(invocation, outcome)
