@@ -9,7 +9,7 @@ since that is ordinary collaboration, not recursion.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from dataclasses import dataclass
 
 from gateway.core.models import CapabilityTarget, Principal
@@ -27,8 +27,8 @@ class ChainPosition:
 
 
 def new_trace_id() -> str:
-    """A fresh W3C-style 32-hex-digit trace id."""
-    return uuid.uuid4().hex
+    """A fresh W3C-style 32-hex-digit trace id (16 random bytes)."""
+    return secrets.token_hex(16)
 
 
 def position(

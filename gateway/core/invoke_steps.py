@@ -147,13 +147,15 @@ class CallChainStep:
         )
         capability = invocation.require_capability()
         previous = invocation.task
+        target = invocation.target
+        if target.name != capability.name or target.version != capability.version:
+            # The task names the version that runs (the caller may have named none).
+            target = target.__class__(target.domain, capability.name, capability.version)
         task = TaskInfo(
             task_id=previous.task_id if previous else secrets.token_hex(16),
             trace_id=place.trace_id,
             caller=invocation.caller,
-            target=invocation.target.__class__(
-                invocation.target.domain, capability.name, capability.version
-            ),
+            target=target,
             parent_task_id=invocation.parent_task_id,
             deadline=previous.deadline
             if previous
