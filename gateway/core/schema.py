@@ -34,6 +34,11 @@ class InputValidator:
         if cached is None or cached[0] is not capability.input_schema:
             cached = (capability.input_schema, Draft202012Validator(capability.input_schema))
             self._cache[key] = cached
-        error = best_match(cached[1].iter_errors(value))
+        validator = cached[1]
+        # Most inputs are valid: is_valid stops at the first error and skips best_match's
+        # bookkeeping; the errors are collected and ranked only for an invalid input.
+        if validator.is_valid(value):
+            return
+        error = best_match(validator.iter_errors(value))
         if error is not None:
             raise SchemaViolation(error.message, error.json_path)
