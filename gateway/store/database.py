@@ -14,6 +14,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,9 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 POSTGRES_CONNECT_TIMEOUT = 10
 """Seconds to wait for a PostgreSQL connection unless the URL says otherwise."""
+
+_SQLITE_BUSY_TIMEOUT = 5.0
+"""Seconds a SQLite connection waits for another's lock before giving up."""
 
 _READ_ONLY = "fedgate_read_only"
 # Execution option marking a connection whose transactions only read; on SQLite
@@ -101,12 +105,33 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     try:
         # The busy timeout goes first: switching a new file to WAL needs a lock
         # that another connection may be holding at that moment.
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT * 1000)}")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while another connection holds the lock it needs.
+
+    Only a new file actually switches (the mode is persistent), and it needs an
+    exclusive lock. When replicas open a new file at once, SQLite may answer "database
+    is locked" at once instead of waiting out the busy timeout (waiting could
+    deadlock), so this waits in short steps, up to the busy timeout in all.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

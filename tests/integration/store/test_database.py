@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,27 @@ from sqlalchemy.engine import Connection
 from gateway.errors import StoreUnavailable
 from gateway.store.database import migrate, open_engine, run_transaction
 from gateway.store.registry_store import SqlRegistryStore
+
+
+def test_a_new_file_switches_to_wal_once_another_connection_lets_go(tmp_path: Path) -> None:
+    # Replicas opening a new file at once: SQLite refuses the switch to WAL at once
+    # (no busy timeout) while another connection holds the write lock.
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.2, other.execute, ("COMMIT",))  # the other replica's work
+    release.start()
+    engine = open_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    finally:
+        release.join()
+        other.close()
+        engine.dispose()
 
 
 def test_sqlite_connections_are_durable_and_check_foreign_keys(sqlite_url: str) -> None:
