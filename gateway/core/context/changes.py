@@ -10,13 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 
 class ChangeSignals:
-    """One asyncio event per watched trace, replaced each time it fires. Loop thread only."""
+    """One asyncio event per watched trace, replaced each time it fires. Loop thread only.
+
+    A trace's event is dropped when its last watcher leaves (`watching`), so traces
+    watched once and never written do not stay in memory.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        """How many traces have an event waiting to fire."""
+        return len(self._events)
+
+    @contextlib.contextmanager
+    def watching(self, trace_id: str) -> Iterator[None]:
+        """Counts a watcher of `trace_id` while the block runs."""
+        self._watchers[trace_id] = self._watchers.get(trace_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._watchers.pop(trace_id) - 1
+            if left:
+                self._watchers[trace_id] = left
+            else:
+                self._events.pop(trace_id, None)
 
     def signal(self, trace_id: str) -> asyncio.Event:
         """The event the next change of `trace_id` sets."""

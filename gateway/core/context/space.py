@@ -95,7 +95,7 @@ class ContextSpace:
         self.grants = grants
         self._executor = executor
         self._limits = limits or ContextLimits()
-        self.signals = signals or ChangeSignals()
+        self.signals = signals if signals is not None else ChangeSignals()
         self._clock = clock
 
     # --- writes -----------------------------------------------------------------
@@ -306,19 +306,23 @@ class ContextSpace:
         if after_revision < 0:
             raise InvalidRequest("after_revision must be 0 or more")
         after = after_revision
-        while True:
-            signal = self.signals.signal(trace_id)  # before looking: see changes.py
-            changes = await self._blocking(
-                functools.partial(
-                    self._store.changes, trace_id=trace_id, after_revision=after, limit=WATCH_BATCH
+        with self.signals.watching(trace_id):
+            while True:
+                signal = self.signals.signal(trace_id)  # before looking: see changes.py
+                changes = await self._blocking(
+                    functools.partial(
+                        self._store.changes,
+                        trace_id=trace_id,
+                        after_revision=after,
+                        limit=WATCH_BATCH,
+                    )
                 )
-            )
-            if changes:
-                for view in await self._views(reader, changes, via="watch"):
-                    after = view.item.revision
-                    yield view
-                continue
-            await ChangeSignals.wait(signal, self._limits.watch_poll_interval)
+                if changes:
+                    for view in await self._views(reader, changes, via="watch"):
+                        after = view.item.revision
+                        yield view
+                    continue
+                await ChangeSignals.wait(signal, self._limits.watch_poll_interval)
 
     async def attach(
         self, task: TaskInfo, capability: CapabilitySpec, refs: Sequence[ContextRef]

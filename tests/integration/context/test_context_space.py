@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import aclosing
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Engine
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.content_hash import ContentHasher
 from gateway.core.context.access import ContextAccess
+from gateway.core.context.changes import ChangeSignals
 from gateway.core.context.grant import GrantSigner
 from gateway.core.context.items import ContextView, ContextWrite
 from gateway.core.context.space import ContextSpace
@@ -228,6 +230,51 @@ async def test_attach_gives_the_target_what_may_flow(space: ContextSpace) -> Non
     assert all(e.task_id == "task-1" and e.actor == "support" for e in events)
     with pytest.raises(NotFound, match="names no item"):
         await space.attach(info, capability, [ContextRef("case/main", 9)])
+
+
+class SeenSignals(ChangeSignals):
+    """Change signals that tell the test when a watcher asked for its trace's signal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def signal(self, trace_id: str) -> asyncio.Event:
+        self.asked[trace_id].set()
+        return super().signal(trace_id)
+
+
+async def test_a_watched_trace_is_forgotten_when_its_last_watcher_leaves(
+    db_engine: Engine, default_policy: CasbinPolicy, sink: KeepingSink, clock: Clock
+) -> None:
+    signals = SeenSignals()
+    space = ContextSpace(
+        SqlContextStore(db_engine),
+        ContextAccess(default_policy, ContentHasher(b"c" * 32)),
+        sink,
+        GrantSigner(b"g" * 32),
+        signals=signals,
+        clock=clock,
+    )
+
+    async def first_change(trace: str) -> ContextView:
+        async with aclosing(space.watch(FINANCE, trace)) as changes:
+            async for view in changes:
+                return view
+        raise AssertionError("the watch ended without a change")
+
+    quiet = [asyncio.create_task(first_change(f"never-written-{i}")) for i in range(3)]
+    twice = [asyncio.create_task(first_change(TRACE)) for _ in range(2)]
+    for trace in [*(f"never-written-{i}" for i in range(3)), TRACE]:
+        await asyncio.wait_for(signals.asked[trace].wait(), 5)
+    for task in quiet:
+        task.cancel()
+    await asyncio.gather(*quiet, return_exceptions=True)
+    assert len(signals) == 1  # only TRACE, still watched
+    await space.put(SUPPORT, write("case", 1))
+    views = await asyncio.wait_for(asyncio.gather(*twice), 5)
+    assert [v.item.key for v in views] == ["case", "case"]
+    assert len(signals) == 0
 
 
 async def test_watch_resumes_after_a_disconnect_without_missing_versions(
