@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from gateway.audit.outside import CheckpointDirectory
 from gateway.core.audit_event import AuditEvent, AuditReceipt
 from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, pending
-from gateway.core.audited_write import AuditedWrite
+from gateway.core.audited_write import AuditedWrite, is_refusal
 from gateway.core.clock import Clock, utcnow
 from gateway.errors import AuditUnavailable, GatewayError, StoreUnavailable
 from gateway.store.audit_store import SqlAuditStore
@@ -310,9 +310,9 @@ def _apply(conn: Connection, request: _Request) -> list[PendingRecord]:
             result = write.apply(conn)
             # Inside the savepoint: records that cannot be made undo the write.
             records = [pending(e) for e in (*write.before, *write.after(result))]
-    except (StoreUnavailable, AuditUnavailable):
-        raise  # not a refusal: the whole transaction fails
     except GatewayError as refusal:
+        if not is_refusal(refusal):
+            raise  # the whole transaction fails
         try:
             records = [pending(e) for e in (*write.before, *write.refused(refusal))]
         except (ValueError, TypeError) as exc:

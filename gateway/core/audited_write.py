@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from gateway.core.audit_event import AuditEvent
 from gateway.core.ports import AuditSink
-from gateway.errors import GatewayError
+from gateway.errors import AuditUnavailable, GatewayError, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -49,7 +49,16 @@ class AuditedWrite(Generic[T]):
     after: Callable[[T], list[AuditEvent]]
     """The records of a write that happened, from its result."""
     refused: Callable[[GatewayError], list[AuditEvent]]
-    """The records of a write that `apply` refused with the given error."""
+    """The records of a write that `apply` refused with the given error (see `is_refusal`)."""
+
+
+def is_refusal(error: GatewayError) -> bool:
+    """Whether `apply` refused the write (stale, not the owner...) rather than failed.
+
+    An unreachable store or trail is no refusal: nothing is recorded for it, and the
+    caller learns that the write could not be made.
+    """
+    return not isinstance(error, StoreUnavailable | AuditUnavailable)
 
 
 @runtime_checkable
@@ -86,7 +95,8 @@ async def record_write(
     try:
         result: T = await blocking(lambda: write.apply(None))
     except GatewayError as exc:
-        await sink.record(write.refused(exc))
+        if is_refusal(exc):
+            await sink.record(write.refused(exc))
         raise
     await sink.record(write.after(result))
     return result

@@ -15,7 +15,7 @@ from gateway.core.content_hash import ContentHasher
 from gateway.core.context.access import ContextAccess
 from gateway.core.context.changes import ChangeSignals
 from gateway.core.context.grant import GrantSigner
-from gateway.core.context.items import ContextView, ContextWrite
+from gateway.core.context.items import ContextItem, ContextView, ContextWrite
 from gateway.core.context.space import ContextSpace
 from gateway.core.models import (
     CapabilitySpec,
@@ -32,6 +32,7 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
     PolicyDenied,
+    StoreUnavailable,
     VersionConflict,
 )
 from gateway.store.context_store import SqlContextStore
@@ -114,6 +115,25 @@ async def test_nothing_is_written_while_the_trail_is_unavailable(
     with pytest.raises(AuditUnavailable):
         await down.put(SUPPORT, write("case", 1, expected_version=0))
     assert store.history(trace_id=TRACE, key="case") == []
+
+
+async def test_a_store_outage_is_no_refusal(
+    db_engine: Engine, default_policy: CasbinPolicy, sink: KeepingSink, clock: Clock
+) -> None:
+    class DownStore(SqlContextStore):
+        def put(self, **kwargs: object) -> ContextItem:  # type: ignore[override]
+            raise StoreUnavailable("the database is unavailable: the test took it away")
+
+    down = ContextSpace(
+        DownStore(db_engine),
+        ContextAccess(default_policy, ContentHasher(b"c" * 32)),
+        sink,
+        GrantSigner(b"g" * 32),
+        clock=clock,
+    )
+    with pytest.raises(StoreUnavailable):
+        await down.put(SUPPORT, write("case", 1))
+    assert [e.type for e in sink.events] == [EventType.POLICY_DECISION]  # no refusal record
 
 
 async def test_concurrent_writers_through_the_space_one_wins(space: ContextSpace) -> None:
