@@ -11,7 +11,6 @@ receipts are returned (a retried write never duplicates).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,12 @@ from gateway.core.audit_query import AuditPage, AuditQuery
 from gateway.core.audit_record import AuditRecord
 from gateway.core.merkle import MerkleFrontier
 from gateway.store.audit_tables import HEAD_ID, audit_checkpoints, audit_head, audit_records
-from gateway.store.database import HeldConnection, run_transaction, unavailable_on_error
+from gateway.store.database import (
+    HeldConnection,
+    driver_cursor,
+    run_transaction,
+    unavailable_on_error,
+)
 
 _RECORD_COLUMNS = tuple(audit_records.c)
 _DEDUPE_CHUNK = 500
@@ -51,7 +55,6 @@ class SqlAuditStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
-        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         # Inserts go to the driver directly: SQLAlchemy's per-row parameter
         # processing would cost more than hashing the record.
         marker = "%s" if self._postgres else "?"
@@ -114,7 +117,7 @@ class SqlAuditStore:
         """
 
         def work(conn: Connection, dedupe: bool) -> AppendResult:
-            with self._driver(conn) as cursor:
+            with driver_cursor(conn) as cursor:
                 return appended(conn, cursor, dedupe)
 
         def appended(conn: Connection, cursor: Any, dedupe: bool) -> AppendResult:
@@ -177,26 +180,6 @@ class SqlAuditStore:
             return run_transaction(self._engine, lambda conn: work(conn, False), held=held)
         except sa.exc.IntegrityError:
             return run_transaction(self._engine, lambda conn: work(conn, True), held=held)
-
-    @contextlib.contextmanager
-    def _driver(self, conn: Connection) -> Iterator[Any]:
-        """A cursor of the driver itself, for the statements of every group commit.
-
-        SQLAlchemy's statement execution costs more than these statements do on
-        SQLite (about 40 µs each, a third of a lone record's transaction besides
-        the fsync). Driver errors are turned into SQLAlchemy's, which the callers
-        handle (a unique violation is an `IntegrityError`, a lost server an
-        `OperationalError`).
-        """
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            yield cursor
-        except self._driver_error as error:
-            raise sa.exc.DBAPIError.instance(
-                None, None, error, self._driver_error, dialect=self._engine.dialect
-            ) from error
-        finally:
-            cursor.close()
 
     def _copy(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         # PostgreSQL: COPY costs the client about half of what executemany does.
