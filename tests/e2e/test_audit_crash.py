@@ -37,7 +37,10 @@ pytestmark = pytest.mark.e2e
 CALLERS = 24
 
 
-def start_gateway(state: Path, name: str) -> tuple[processes.Child, str]:
+def start_gateway(
+    state: Path, name: str, env: dict[str, str] | None = None
+) -> tuple[processes.Child, str]:
+    """A gateway process on `state` (insecure, port 0); `env` None: the allow-all policy."""
     ready = state / f"{name}.addr"
     ready.unlink(missing_ok=True)
     child = processes.start(
@@ -56,7 +59,11 @@ def start_gateway(state: Path, name: str) -> tuple[processes.Child, str]:
             "WARNING",
         ),
         state / "logs",
-        env={"FEDGATE_POLICY__SEED_DIR": str(ALLOW_ALL), "FEDGATE_LEASE__REAPER_INTERVAL": "0.1"},
+        env=(
+            {"FEDGATE_POLICY__SEED_DIR": str(ALLOW_ALL), "FEDGATE_LEASE__REAPER_INTERVAL": "0.1"}
+            if env is None
+            else env
+        ),
     )
     return child, processes.wait_ready_file(child, ready)
 

@@ -32,34 +32,12 @@ from gateway.services import metadata
 from gateway.store.audit_store import SqlAuditStore
 from gateway.store.context_tables import context_versions
 from gateway.store.database import open_engine
+from tests.e2e.test_audit_crash import start_gateway
 
 pytestmark = pytest.mark.e2e
 
 CALLERS = 16
 TRACE = "crash-1"
-
-
-def start_gateway(state: Path, name: str) -> tuple[processes.Child, str]:
-    ready = state / f"{name}.addr"
-    ready.unlink(missing_ok=True)
-    child = processes.start(
-        name,
-        processes.python_module(
-            "gateway",
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(state),
-            "--ready-file",
-            str(ready),
-            "--log-level",
-            "WARNING",
-        ),
-        state / "logs",
-    )
-    return child, processes.wait_ready_file(child, ready)
 
 
 async def put_until_gone(
@@ -98,7 +76,7 @@ async def test_kill_9_while_writing_context_leaves_no_unrecorded_version(
 ) -> None:
     monkeypatch.setenv(INSECURE_ENV, "1")
     state = tmp_path / "state"
-    gateway, address = start_gateway(state, "gateway-1")
+    gateway, address = start_gateway(state, "gateway-1", env={})
     answered: list[tuple[str, int]] = []
     try:
         well_into_the_load = asyncio.Event()
@@ -111,7 +89,7 @@ async def test_kill_9_while_writing_context_leaves_no_unrecorded_version(
     assert len(answered) >= 300
 
     # A restart recovers the log (and checkpoints its tail when it stops).
-    again, _ = start_gateway(state, "gateway-2")
+    again, _ = start_gateway(state, "gateway-2", env={})
     processes.stop([again])
 
     engine = open_engine(f"sqlite:///{state / 'fedgate.db'}")
