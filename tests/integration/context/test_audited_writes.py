@@ -14,11 +14,11 @@ from gateway.audit.writer import DurableAuditSink
 from gateway.core.audit_event import AuditEvent, EventType
 from gateway.core.audit_query import AuditQuery
 from gateway.core.audit_record import AuditRecord
-from gateway.core.audited_write import AuditedWrite
+from gateway.core.audited_write import AuditedWrite, Transaction
 from gateway.core.content_hash import ContentHasher
 from gateway.core.context.access import ContextAccess
 from gateway.core.context.grant import GrantSigner
-from gateway.core.context.items import ContextWrite
+from gateway.core.context.items import ContextItem, ContextWrite
 from gateway.core.context.space import ContextSpace
 from gateway.core.models import Classification, Principal
 from gateway.core.policy import CasbinPolicy
@@ -61,6 +61,22 @@ def put(key: str, value: object, **kw: object) -> ContextWrite:
         value=value,
         classification=Classification.CONFIDENTIAL,
         **kw,  # type: ignore[arg-type]
+    )
+
+
+def store_put(store: SqlContextStore, tx: Transaction | None) -> ContextItem:
+    """Support's item `case` written straight to the store, in transaction `tx`."""
+    return store.put(
+        trace_id=TRACE,
+        key="case",
+        value=1,
+        classification=Classification.INTERNAL,
+        owner="support",
+        writer="support",
+        expected_version=None,
+        expires_at=None,
+        now=datetime.now(UTC),
+        within=tx,
     )
 
 
@@ -134,21 +150,9 @@ async def test_a_write_whose_records_cannot_be_made_is_undone(
 ) -> None:
     naive = AuditEvent(type=EventType.CONTEXT_WRITTEN, caller_time=datetime(2026, 11, 24))
     good = AuditEvent(type=EventType.POLICY_DECISION, trace_id=TRACE)
-    now = datetime.now(UTC)
     write = AuditedWrite(
         before=[good],
-        apply=lambda tx: store.put(
-            trace_id=TRACE,
-            key="case",
-            value=1,
-            classification=Classification.INTERNAL,
-            owner="support",
-            writer="support",
-            expected_version=None,
-            expires_at=None,
-            now=now,
-            within=tx,
-        ),
+        apply=lambda tx: store_put(store, tx),
         after=lambda item: [naive],
         refused=lambda exc: [],
     )
@@ -200,17 +204,6 @@ def test_a_store_refuses_a_transaction_on_another_database(
     try:
         migrate(other)
         with other.begin() as conn, pytest.raises(TypeError, match="its own database"):
-            store.put(
-                trace_id=TRACE,
-                key="case",
-                value=1,
-                classification=Classification.INTERNAL,
-                owner="support",
-                writer="support",
-                expected_version=None,
-                expires_at=None,
-                now=datetime.now(UTC),
-                within=conn,
-            )
+            store_put(store, conn)
     finally:
         other.dispose()
