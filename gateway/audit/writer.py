@@ -56,7 +56,8 @@ DEFAULT_MAX_BATCH = 1000
 
 @dataclass(slots=True)
 class _Request:
-    events: list[AuditEvent]
+    items: list[PendingRecord]
+    """The events to append, turned into record fields by the caller."""
     future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
     write: AuditedWrite[Any] | None = None
@@ -126,17 +127,22 @@ class DurableAuditSink:
 
         Raises:
             AuditUnavailable: The events could not be made durable (strict mode).
+            ValueError: An event cannot be recorded (a naive caller time); nothing
+                of this call is appended.
         """
         if not events:
             return []
         if self._closed:
             raise AuditUnavailable("the audit trail is shut down")
+        # On the caller's side, so the writer's transaction holds only what needs
+        # the log's head; and an event that cannot be a record fails here, alone.
+        items = [pending(e) for e in events]
         if not self.strict:
-            self._queue.put(_Request(list(events), None, None))
+            self._queue.put(_Request(items, None, None))
             return []
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[AuditReceipt]] = loop.create_future()
-        self._queue.put(_Request(list(events), future, loop))
+        self._queue.put(_Request(items, future, loop))
         return await future
 
     async def record_write(self, write: AuditedWrite[T]) -> T:
@@ -214,13 +220,8 @@ class DurableAuditSink:
             if request.write is not None:
                 writes.append(request)
                 continue
-            try:
-                mine = [pending(e) for e in request.events]
-            except (ValueError, TypeError) as exc:
-                _settle_all([(request, exc)])
-                continue
-            items.extend(mine)
-            owners.append((request, [p.event_id for p in mine]))
+            items.extend(request.items)
+            owners.append((request, [p.event_id for p in request.items]))
         now = self._clock()
         checkpointer = self.checkpointer
         if not items and not writes and checkpointer is None:
@@ -294,7 +295,7 @@ class DurableAuditSink:
 
 def _size(request: _Request) -> int:
     # A write counts as the records it will add at least (its decision and outcome).
-    return len(request.events) if request.write is None else len(request.write.before) + 1
+    return len(request.items) if request.write is None else len(request.write.before) + 1
 
 
 def _apply(conn: Connection, request: _Request) -> list[PendingRecord]:

@@ -18,7 +18,7 @@ from gateway.core.audit_record import (
     GENESIS_CHAIN,
     AuditRecord,
     canonical_attributes,
-    canonical_form_of,
+    canonical_parts,
     clean_text,
     format_time,
 )
@@ -70,6 +70,10 @@ class PendingRecord:
     duration_us: int
     classifications: tuple[str, ...]
     attributes: str
+    caller_time_text: str = ""
+    """`caller_time` as the canonical form writes it."""
+    form: tuple[str, str, str] = ("", "", "")
+    """The canonical form around log time and position (`canonical_parts`)."""
 
 
 def _bounded(value: int) -> int:
@@ -77,7 +81,8 @@ def _bounded(value: int) -> int:
 
 
 def pending(event: AuditEvent) -> PendingRecord:
-    """The record fields of an event: clean text, canonical attributes, bounded numbers."""
+    """The record fields of an event: clean text, canonical attributes, bounded numbers,
+    and its canonical form but for log time and position."""
     caller_time = event.caller_time
     if caller_time.tzinfo is None:
         raise ValueError(f"audit event {event.event_id} has a naive caller time")
@@ -104,7 +109,7 @@ def pending(event: AuditEvent) -> PendingRecord:
     policy_version, duration_us = event.policy_version, event.duration_us
     if not (-_INT64 <= policy_version <= _INT64 and -_INT64 <= duration_us <= _INT64):
         policy_version, duration_us = _bounded(policy_version), _bounded(duration_us)
-    return PendingRecord(
+    record = PendingRecord(
         texts[0],
         texts[1],
         caller_time,
@@ -123,29 +128,53 @@ def pending(event: AuditEvent) -> PendingRecord:
         classifications,
         canonical_attributes(event.attributes),
     )
+    # Written out here, on the caller's side: the writer only adds the position.
+    record.caller_time_text = time_text = format_time(caller_time)
+    record.form = canonical_parts(record, time_text)
+    return record
 
 
-def append(head: LogHead, items: Sequence[PendingRecord], log_time: datetime) -> list[AuditRecord]:
-    """Gives `items` the next positions, hashes them and advances `head` in place.
+Seal = tuple[int, bytes, bytes]
+"""A pending record's position, leaf hash and chain hash."""
+
+
+def seal(head: LogHead, items: Sequence[PendingRecord], log_time: str) -> list[Seal]:
+    """Gives `items` the next positions and their hashes, advancing `head` in place.
 
     Args:
         head: The log's head as locked in the current transaction.
         items: Records to append, in order; their event ids are new to the log.
-        log_time: The writer's clock, the same for the whole group commit.
+        log_time: The writer's clock (`format_time`), the same for the group commit.
 
     Returns:
-        The sealed records, ready to insert.
+        One seal per item, in order.
     """
-    records: list[AuditRecord] = []
+    seals: list[Seal] = []
     chain = head.chain_hash
     frontier = head.frontier
     seq = head.size
     sha256 = hashlib.sha256
-    log_time_text = format_time(log_time)
     for item in items:
-        leaf = sha256(b"\x00" + canonical_form_of(item, seq, log_time_text)).digest()
+        form_head, middle, tail = item.form
+        leaf = sha256(f"\x00{form_head}{log_time}{middle}{seq}{tail}".encode()).digest()
         chain = sha256(chain + leaf).digest()
         frontier.append(leaf)
+        seals.append((seq, leaf, chain))
+        seq += 1
+    head.size = seq
+    head.chain_hash = chain
+    return seals
+
+
+def append(head: LogHead, items: Sequence[PendingRecord], log_time: datetime) -> list[AuditRecord]:
+    """`seal`, with the records it makes (tests and tools; the store writes rows).
+
+    Returns:
+        The sealed records.
+    """
+    records: list[AuditRecord] = []
+    seals = seal(head, items, format_time(log_time))
+    for item, (seq, leaf, chain) in zip(items, seals, strict=True):
         records.append(
             AuditRecord(
                 seq,
@@ -171,9 +200,6 @@ def append(head: LogHead, items: Sequence[PendingRecord], log_time: datetime) ->
                 chain,
             )
         )
-        seq += 1
-    head.size = seq
-    head.chain_hash = chain
     return records
 
 

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.core.audit_event import AuditReceipt
-from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, SignedCheckpoint, append
+from gateway.core.audit_log import Checkpointer, LogHead, PendingRecord, SignedCheckpoint, seal
 from gateway.core.audit_query import AuditPage, AuditQuery
-from gateway.core.audit_record import AuditRecord
+from gateway.core.audit_record import AuditRecord, classifications_text, format_time
 from gateway.core.merkle import MerkleFrontier
 from gateway.store.audit_tables import HEAD_ID, audit_checkpoints, audit_head, audit_records
 from gateway.store.database import (
@@ -35,6 +35,8 @@ from gateway.store.database import (
 
 _RECORD_COLUMNS = tuple(audit_records.c)
 _DEDUPE_CHUNK = 500
+_COPY_CHUNK = 64
+"""Records sealed at a time while a COPY streams (about one driver buffer of rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +134,7 @@ class SqlAuditStore:
                     if item.event_id not in receipts:
                         receipts[item.event_id] = AuditReceipt(item.event_id, -1, b"")
                         fresh.append(item)
-            records = append(head, fresh, now)
-            if records:
-                log_time: Any = now if self._postgres else _sqlite_time(now)
-                rows = [self._values(r, log_time) for r in records]
-                if self._postgres:
-                    self._copy(cursor, rows)
-                else:
-                    cursor.executemany(self._insert_sql, rows)
-                for record in records:
-                    receipts[record.event_id] = AuditReceipt(
-                        record.event_id, record.seq, record.leaf_hash
-                    )
+            appended = self._insert(cursor, head, fresh, now, receipts) if fresh else 0
             checkpoint = None
             if checkpointer is not None and (
                 checkpointer.due(head, now)
@@ -159,7 +150,7 @@ class SqlAuditStore:
                         note=checkpoint.note,
                     )
                 )
-            if records or checkpoint is not None:
+            if appended or checkpoint is not None:
                 cursor.execute(
                     self._update_head_sql,
                     (
@@ -172,7 +163,7 @@ class SqlAuditStore:
                         HEAD_ID,
                     ),
                 )
-            return AppendResult(receipts, len(records), checkpoint, head)
+            return AppendResult(receipts, appended, checkpoint, head)
 
         # Event ids are random, so a repeat is rare: insert optimistically, and only
         # when the unique index objects look the ids up and append what is new.
@@ -181,40 +172,70 @@ class SqlAuditStore:
         except sa.exc.IntegrityError:
             return run_transaction(self._engine, lambda conn: work(conn, True), held=held)
 
-    def _copy(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
-        # PostgreSQL: COPY costs the client about half of what executemany does.
+    def _insert(
+        self,
+        cursor: Any,
+        head: LogHead,
+        items: Sequence[PendingRecord],
+        now: datetime,
+        receipts: dict[str, AuditReceipt],
+    ) -> int:
+        """Seals `items` after `head`, inserts them and adds their receipts; returns how many."""
+        log_time = format_time(now)
+        if not self._postgres:
+            rows = self._rows(head, items, log_time, _sqlite_text(log_time), receipts)
+            cursor.executemany(self._insert_sql, rows)
+            return len(items)
+        # PostgreSQL: COPY costs the client about half of what executemany does, and
+        # the server inserts the rows it has while the next chunk is sealed here.
         with cursor.copy(self._copy_sql) as copy:
             copy.set_types(self._copy_types)
-            for row in rows:
-                copy.write_row(row)
+            for start in range(0, len(items), _COPY_CHUNK):
+                chunk = items[start : start + _COPY_CHUNK]
+                for row in self._rows(head, chunk, log_time, now, receipts):
+                    copy.write_row(row)
+        return len(items)
 
-    def _values(self, record: AuditRecord, log_time: Any) -> tuple[Any, ...]:
-        caller_time: Any = record.caller_time
-        if not self._postgres:  # SQLAlchemy's SQLite format for UTCDateTime columns
-            caller_time = _sqlite_time(caller_time)
-        return (
-            record.seq,
-            record.event_id,
-            record.event_type,
-            caller_time,
-            log_time,
-            record.trace_id,
-            record.span_id,
-            record.parent_span_id,
-            record.actor,
-            record.source_domain,
-            record.target_domain,
-            record.capability,
-            record.decision,
-            record.rule,
-            record.policy_version,
-            record.outcome,
-            record.duration_us,
-            _classifications_text(record.classifications),
-            record.attributes,
-            record.leaf_hash,
-            record.chain_hash,
-        )
+    def _rows(
+        self,
+        head: LogHead,
+        items: Sequence[PendingRecord],
+        log_time: str,
+        stored_log_time: Any,
+        receipts: dict[str, AuditReceipt],
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `items` sealed after `head` at `log_time`, in column order."""
+        postgres = self._postgres
+        rows = []
+        for item, (seq, leaf, chain) in zip(items, seal(head, items, log_time), strict=True):
+            event_id = item.event_id
+            receipts[event_id] = AuditReceipt(event_id, seq, leaf)
+            rows.append(
+                (
+                    seq,
+                    event_id,
+                    item.event_type,
+                    item.caller_time if postgres else _sqlite_text(item.caller_time_text),
+                    stored_log_time,
+                    item.trace_id,
+                    item.span_id,
+                    item.parent_span_id,
+                    item.actor,
+                    item.source_domain,
+                    item.target_domain,
+                    item.capability,
+                    item.decision,
+                    item.rule,
+                    item.policy_version,
+                    item.outcome,
+                    item.duration_us,
+                    classifications_text(item.classifications),
+                    item.attributes,
+                    leaf,
+                    chain,
+                )
+            )
+        return rows
 
     def _lock_head(self, cursor: Any) -> LogHead:
         cursor.execute(self._lock_head_sql, (HEAD_ID,))
@@ -450,17 +471,16 @@ def _filtered(query: AuditQuery) -> sa.Select[Any]:
     )
 
 
+def _sqlite_text(rfc3339: str) -> str:
+    """`format_time` text in SQLAlchemy's SQLite format (`_sqlite_time`), cheaply."""
+    return f"{rfc3339[:10]} {rfc3339[11:-1]}"
+
+
 def _sqlite_time(moment: datetime) -> str:
     text = moment.isoformat(sep=" ", timespec="microseconds")
     if text.endswith("+00:00"):
         return text[:-6]
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _classifications_text(values: tuple[str, ...]) -> str:
-    if not values:
-        return "[]"
-    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
 def _classifications(text: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from gateway.core.audit_record import (
     AuditRecord,
     canonical_attributes,
     canonical_form,
+    canonical_parts,
     chain_hash,
     clean_text,
     format_time,
@@ -120,6 +122,18 @@ def test_times_are_utc_with_six_digits() -> None:
     )
     with pytest.raises(ValueError, match="naive"):
         format_time(datetime(2026, 1, 2))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from([UTC, ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata")]),
+    )
+)
+def test_times_are_written_as_isoformat_in_utc_would(moment: datetime) -> None:
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    assert format_time(moment) == utc.isoformat(timespec="microseconds") + "Z"
 
 
 def test_attributes_are_canonical_whatever_they_hold() -> None:
@@ -238,3 +252,7 @@ def test_the_fast_canonical_form_is_sorted_key_json(
     }
     expected = json.dumps(reference, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_form(record) == expected.encode()
+    # The writer's path: the form written before the log gives a time and position.
+    head, middle, tail = canonical_parts(record, format_time(record.caller_time))
+    sealed = f"{head}{format_time(record.log_time)}{middle}{record.seq}{tail}"
+    assert sealed.encode() == expected.encode()
