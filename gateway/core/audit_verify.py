@@ -31,9 +31,10 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from gateway.core.audit_log import LogHead
-from gateway.core.audit_record import GENESIS_CHAIN, AuditRecord, canonical_form
+from gateway.core.audit_record import GENESIS_CHAIN, AuditRecord, canonical_form_of, format_time
 from gateway.core.checkpoint import CheckpointError, open_checkpoint
 from gateway.core.merkle import MerkleFrontier
 from gateway.core.signed_note import NoteVerifier
@@ -137,6 +138,8 @@ class LogVerifier:
         self._chain = GENESIS_CHAIN
         self._recent: deque[bytes] = deque(maxlen=_LINK_WINDOW)
         self._frontier = MerkleFrontier()
+        self._log_time: datetime | None = None
+        self._log_time_text = ""
         self._last_good_checkpoint = 0
         self._first_bad_record: int | None = None
         # Lowest position a record-level finding named: checkpoints and the head
@@ -197,7 +200,12 @@ class LogVerifier:
                 self._add(Problem.INSERTED, seq, f"record {seq} appears twice")
             # The tree and chain go on over what is there; later checkpoints will
             # not match, and say so.
-        leaf = hashlib.sha256(b"\x00" + canonical_form(record)).digest()
+        # A group commit gives its records one log time: format it once per run.
+        if record.log_time != self._log_time:
+            self._log_time = record.log_time
+            self._log_time_text = format_time(record.log_time)
+        form = canonical_form_of(record, seq, self._log_time_text)
+        leaf = hashlib.sha256(b"\x00" + form).digest()
         edited = leaf != record.leaf_hash
         if edited:
             self._add(

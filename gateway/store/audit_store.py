@@ -401,7 +401,7 @@ class SqlAuditStore:
                 f"SELECT {self._column_names} FROM {audit_records.name} "
                 f"WHERE seq > {marker} ORDER BY seq LIMIT {int(chunk)}"
             )
-            convert = _record_from_postgres if self._postgres else _record_from_sqlite
+            convert = _record_from_postgres if self._postgres else _sqlite_records()
             after = -1
             while True:
                 rows = conn.exec_driver_sql(sql, (after,)).all()
@@ -545,12 +545,22 @@ def record_from_row(row: Sequence[Any]) -> AuditRecord:
     )
 
 
-def _record_from_sqlite(row: Sequence[Any]) -> AuditRecord:
-    # SQLite keeps UTCDateTime values as UTC text, "YYYY-MM-DD HH:MM:SS.ffffff".
-    values = list(row)
-    values[3] = _sqlite_datetime(values[3])
-    values[4] = _sqlite_datetime(values[4])
-    return record_from_row(values)
+def _sqlite_records() -> Callable[[Sequence[Any]], AuditRecord]:
+    """A row converter for one read of SQLite rows, in position order."""
+    # SQLite keeps UTCDateTime values as UTC text, "YYYY-MM-DD HH:MM:SS.ffffff". The
+    # records of a group commit share their log time: it is parsed once for them.
+    last: tuple[Any, datetime] = (None, datetime.min)
+
+    def convert(row: Sequence[Any]) -> AuditRecord:
+        nonlocal last
+        values = list(row)
+        values[3] = _sqlite_datetime(values[3])
+        if values[4] != last[0]:
+            last = (values[4], _sqlite_datetime(values[4]))
+        values[4] = last[1]
+        return record_from_row(values)
+
+    return convert
 
 
 def _record_from_postgres(row: Sequence[Any]) -> AuditRecord:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,21 @@ def test_an_edited_field(trail: Trail) -> None:
     report = trail.verify()
     assert report.first_bad_seq == 23
     assert Problem.EDITED in _problems(report)
+
+
+@pytest.mark.parametrize("seq", [20, 22, 24])  # first, middle, last of one group commit
+def test_an_edited_log_time_within_a_group_commit(trail: Trail, seq: int) -> None:
+    # The records of one transaction share a log time, which verify reads once for
+    # them: a record whose time differs from its neighbours' must still be named.
+    c = audit_records.c
+    with trail.engine.begin() as conn:
+        shared = conn.execute(sa.select(c.log_time).where(c.seq == 22)).scalar_one()
+        assert conn.execute(sa.select(c.log_time).where(c.seq == 20)).scalar_one() == shared
+        later = shared + timedelta(microseconds=1)
+        conn.execute(sa.update(audit_records).where(c.seq == seq).values(log_time=later))
+    report = trail.verify()
+    assert report.first_bad_seq == seq
+    assert [f.seq for f in report.findings if f.problem is Problem.EDITED] == [seq]
 
 
 def test_a_deleted_record(trail: Trail) -> None:
