@@ -50,7 +50,9 @@ class LogHead:
 class PendingRecord:
     """An event turned into record fields, before the log gives it a position.
 
-    Treat it as immutable (not frozen for speed, as `AuditRecord`).
+    Made by `pending` only, and immutable in use (not frozen, for speed, as
+    `AuditRecord`): it also holds its canonical form, which `seal` hashes, and a
+    field changed afterwards would not be in it.
     """
 
     event_id: str
@@ -81,8 +83,10 @@ def _bounded(value: int) -> int:
 
 
 def pending(event: AuditEvent) -> PendingRecord:
-    """The record fields of an event: clean text, canonical attributes, bounded numbers,
-    and its canonical form but for log time and position."""
+    """The record fields of an event and their canonical form but for log time and position.
+
+    Text is cleaned, attributes made canonical, numbers bounded to 64 bits.
+    """
     caller_time = event.caller_time
     if caller_time.tzinfo is None:
         raise ValueError(f"audit event {event.event_id} has a naive caller time")
