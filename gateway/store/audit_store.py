@@ -96,6 +96,7 @@ class SqlAuditStore:
         force_checkpoint: bool = False,
         held: HeldConnection | None = None,
         writes: Callable[[Connection], Sequence[PendingRecord]] | None = None,
+        sent: Callable[[], object] | None = None,
     ) -> AppendResult:
         """Appends records in one transaction, checkpointing when due.
 
@@ -110,6 +111,8 @@ class SqlAuditStore:
                 locked (so they are serialized with every writer of the log); it
                 returns their records, appended after `items`. It runs again when
                 the transaction is retried.
+            sent: Called once the records are on their way to the database, before
+                waiting for it to insert and commit them (again if retried).
 
         Returns:
             Receipts for every id, the number appended and the checkpoint made.
@@ -134,7 +137,7 @@ class SqlAuditStore:
                     if item.event_id not in receipts:
                         receipts[item.event_id] = AuditReceipt(item.event_id, -1, b"")
                         fresh.append(item)
-            appended = self._insert(cursor, head, fresh, now, receipts) if fresh else 0
+            appended = self._insert(cursor, head, fresh, now, receipts, sent) if fresh else 0
             checkpoint = None
             if checkpointer is not None and (
                 checkpointer.due(head, now)
@@ -179,11 +182,14 @@ class SqlAuditStore:
         items: Sequence[PendingRecord],
         now: datetime,
         receipts: dict[str, AuditReceipt],
+        sent: Callable[[], object] | None,
     ) -> int:
         """Seals `items` after `head`, inserts them and adds their receipts; returns how many."""
         log_time = format_time(now)
         if not self._postgres:
             rows = self._rows(head, items, log_time, _sqlite_text(log_time), receipts)
+            if sent is not None:
+                sent()
             cursor.executemany(self._insert_sql, rows)
             return len(items)
         # PostgreSQL: COPY costs the client about half of what executemany does, and
@@ -194,6 +200,8 @@ class SqlAuditStore:
                 chunk = items[start : start + _COPY_CHUNK]
                 for row in self._rows(head, chunk, log_time, now, receipts):
                     copy.write_row(row)
+            if sent is not None:
+                sent()  # then the server finishes inserting
         return len(items)
 
     def _rows(

@@ -140,6 +140,51 @@ async def test_fails_closed_while_the_store_is_down_and_recovers(engine: Engine)
         sink.close()
 
 
+class GatedStore(FlakyStore):
+    """A `FlakyStore` whose first transaction waits for `release` once it has begun."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.begun = threading.Event()
+        self.release = threading.Event()
+        self._first = True
+
+    def append(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def, override]
+        if self._first:
+            self._first = False
+            self.begun.set()
+            self.release.wait(timeout=30)
+            return SqlAuditStore.append(self, *args, **kwargs)  # type: ignore[arg-type]
+        return super().append(*args, **kwargs)
+
+
+async def test_callers_are_answered_even_when_the_next_transaction_fails(engine: Engine) -> None:
+    # Under load a transaction's callers are answered once the next batch is on its
+    # way; if that next transaction fails, the first one's callers must still get
+    # their receipts (they are durable), and only the next batch's callers an error.
+    store = GatedStore(engine)
+    sink = DurableAuditSink(store)
+    try:
+        first = asyncio.create_task(sink.record([event(0)]))
+        assert await asyncio.to_thread(store.begun.wait, 10)
+        later = [asyncio.create_task(sink.record([event(i)])) for i in range(1, 101)]
+        for _ in range(1000):  # bounded: the 100 requests are queued behind the first
+            if sink._queue.qsize() >= 100:
+                break
+            await asyncio.sleep(0.01)
+        assert sink._queue.qsize() >= 100
+        store.down.set()
+        store.release.set()
+        receipts = await asyncio.wait_for(first, 10)
+        assert [r.seq for r in receipts] == [0]
+        results = await asyncio.gather(*later, return_exceptions=True)
+        assert all(isinstance(r, AuditUnavailable) for r in results)
+        assert store.head().size == 1
+    finally:
+        store.release.set()
+        sink.close()
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_locked_sqlite_database_fails_closed_then_recovers(
     store: SqlAuditStore, db_url: str
