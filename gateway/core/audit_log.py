@@ -21,6 +21,7 @@ from gateway.core.audit_record import (
     canonical_parts,
     clean_text,
     format_time,
+    placed,
 )
 from gateway.core.checkpoint import Checkpoint
 from gateway.core.merkle import MerkleFrontier
@@ -159,8 +160,7 @@ def seal(head: LogHead, items: Sequence[PendingRecord], log_time: str) -> list[S
     seq = head.size
     sha256 = hashlib.sha256
     for item in items:
-        form_head, middle, tail = item.form
-        leaf = sha256(f"\x00{form_head}{log_time}{middle}{seq}{tail}".encode()).digest()
+        leaf = sha256(b"\x00" + placed(item.form, seq, log_time)).digest()
         chain = sha256(chain + leaf).digest()
         frontier.append(leaf)
         seals.append((seq, leaf, chain))

@@ -193,10 +193,15 @@ def canonical_form(record: AuditRecord) -> bytes:
 def canonical_form_of(fields: RecordFields, seq: int, log_time: str) -> bytes:
     """The canonical form of `fields` placed at `seq` at `log_time` (already formatted).
 
-    Written out member by member in key order (the hot path of writing and
-    verifying); a test holds it equal to `json.dumps(..., sort_keys=True)`.
+    Written out member by member in key order (the hot path of verifying); a test
+    holds it equal to `json.dumps(..., sort_keys=True)`.
     """
-    head, middle, tail = canonical_parts(fields, format_time(fields.caller_time))
+    return placed(canonical_parts(fields, format_time(fields.caller_time)), seq, log_time)
+
+
+def placed(parts: tuple[str, str, str], seq: int, log_time: str) -> bytes:
+    """The canonical form from `canonical_parts`, placed at `seq` at `log_time`."""
+    head, middle, tail = parts
     return f"{head}{log_time}{middle}{seq}{tail}".encode()
 
 

@@ -261,7 +261,7 @@ class SqlAuditStore:
     def _time(self, moment: datetime | None) -> Any:
         if moment is None or self._postgres:
             return moment
-        return _sqlite_time(moment)
+        return _sqlite_text(format_time(moment))
 
     def _existing(self, conn: Connection, event_ids: list[str]) -> dict[str, AuditReceipt]:
         found: dict[str, AuditReceipt] = {}
@@ -480,15 +480,8 @@ def _filtered(query: AuditQuery) -> sa.Select[Any]:
 
 
 def _sqlite_text(rfc3339: str) -> str:
-    """`format_time` text in SQLAlchemy's SQLite format (`_sqlite_time`), cheaply."""
+    """`format_time` text in the SQLite format of UTCDateTime: `2026-11-24 20:18:36.123456`."""
     return f"{rfc3339[:10]} {rfc3339[11:-1]}"
-
-
-def _sqlite_time(moment: datetime) -> str:
-    text = moment.isoformat(sep=" ", timespec="microseconds")
-    if text.endswith("+00:00"):
-        return text[:-6]
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _classifications(text: str) -> tuple[str, ...]:
