@@ -259,14 +259,14 @@ class DurableAuditSink:
         self, batch: Sequence[_Request], final: bool, sent: Callable[[], object] | None
     ) -> _Answers:
         items: list[PendingRecord] = []
-        owners: list[tuple[_Request, list[str]]] = []
+        owners: list[_Request] = []
         writes: list[_Request] = []
         for request in batch:
             if request.write is not None:
                 writes.append(request)
                 continue
             items.extend(request.items)
-            owners.append((request, [p.event_id for p in request.items]))
+            owners.append(request)
         now = self._clock()
         checkpointer = self.checkpointer
         if not items and not writes and checkpointer is None:
@@ -275,7 +275,7 @@ class DurableAuditSink:
         def apply_writes(conn: Connection) -> list[PendingRecord]:
             return [item for request in writes for item in _apply(conn, request)]
 
-        failed = owners + [(request, []) for request in writes]
+        failed = owners + writes
         try:
             result = self.store.append(
                 items,
@@ -303,8 +303,9 @@ class DurableAuditSink:
         stats.batch_sizes.append(result.appended)
         if len(stats.batch_sizes) > 1000:
             del stats.batch_sizes[:500]
+        receipts = result.receipts
         answers = _Answers(
-            [(request, [result.receipts[i] for i in ids]) for request, ids in owners]
+            [(request, [receipts[p.event_id] for p in request.items]) for request in owners]
             + [(request, request.outcome) for request in writes]
         )
         if result.checkpoint is not None:
@@ -329,14 +330,14 @@ class DurableAuditSink:
         wait = self.checkpointer.seconds_until_due(head, self._clock())
         self._checkpoint_due_at = None if wait is None else time.monotonic() + wait
 
-    def _failed(self, owners: list[tuple[_Request, list[str]]], error: AuditUnavailable) -> None:
+    def _failed(self, owners: list[_Request], error: AuditUnavailable) -> None:
         self.stats.failed_transactions += 1
         self.stats.last_error = error.message
         if not self._unavailable:
             self._unavailable = True
             log.error("%s; calls are refused until it is back", error.message)
-        _settle_all([(request, error) for request, _ in owners])
-        if any(request.future is None for request, _ in owners):
+        _settle_all([(request, error) for request in owners])
+        if any(request.future is None for request in owners):
             log.error("relaxed mode: %d audit events were lost", len(owners))
 
 
