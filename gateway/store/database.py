@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
@@ -328,7 +329,9 @@ def migrate(engine: Engine) -> None:
 
     Safe to call at every start-up and from several replicas at once: on
     PostgreSQL an advisory lock lets one migrate while the others wait, and on
-    SQLite the migration holds the write lock.
+    SQLite the migration holds the write lock. On SQLite, a migration that ran
+    is checkpointed and the WAL file truncated: a migration that copies a table
+    would otherwise leave a WAL file as large as that table for good.
 
     Args:
         engine: An engine from `open_engine`.
@@ -339,6 +342,22 @@ def migrate(engine: Engine) -> None:
     with unavailable_on_error(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+        before = MigrationContext.configure(conn).get_current_revision()
         config = alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        migrated = MigrationContext.configure(conn).get_current_revision() != before
+    if migrated and engine.dialect.name == "sqlite":
+        _truncate_wal(engine)
+
+
+def _truncate_wal(engine: Engine) -> None:
+    # Outside any transaction (the driver runs in autocommit, see
+    # `_configure_sqlite_connection`). Readers of other processes may keep it from
+    # finishing; what is left is copied by SQLite's automatic checkpoints later.
+    with unavailable_on_error(engine):
+        connection = engine.raw_connection()
+        try:
+            connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +100,18 @@ def test_indexes_keep_the_order_sqlite_breaks_ties_by(old_engine: Engine) -> Non
     assert _index_order(old_engine) == before
     assert before[0] == "ix_audit_records_log_time"
     assert before[-2:] == ["ix_audit_records_decision_seq", "ix_audit_records_outcome_seq"]
+
+
+def test_the_copy_does_not_leave_its_size_in_the_wal_file(old_engine: Engine) -> None:
+    if old_engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite file")
+    _append(old_engine, Checkpointer(ORIGIN, NoteSigner.generate(ORIGIN)), 0, 200)
+    wal = Path(f"{old_engine.url.database}-wal")
+
+    migrate(old_engine)
+
+    assert wal.stat().st_size == 0  # checkpointed and truncated
+    assert len(_rows(old_engine)) == 200
 
 
 def test_downgrade_keeps_every_record(old_engine: Engine) -> None:
