@@ -353,8 +353,9 @@ def migrate(engine: Engine) -> None:
 
 def _truncate_wal(engine: Engine) -> None:
     # Outside any transaction (the driver runs in autocommit, see
-    # `_configure_sqlite_connection`). Readers of other processes may keep it from
-    # finishing; what is left is copied by SQLite's automatic checkpoints later.
+    # `_configure_sqlite_connection`). A reader in another process can keep it from
+    # finishing: it then waits out the busy timeout and reports "busy" without an
+    # error, and SQLite's automatic checkpoints copy the rest later.
     with unavailable_on_error(engine):
         connection = engine.raw_connection()
         try:
