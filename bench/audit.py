@@ -13,6 +13,11 @@ Measures, in this process and with the gateway's own code:
   `--query-records` records (default 200,000; `--query-records 1000000` for the
   target's size) on SQLite (target <= 100 ms).
 
+Beside them, measured in the same run on the same disk: the same statements through
+bare `sqlite3` (no gateway code: one record per transaction, and batches of 500), so a
+result can be read as a multiple of what SQLite itself does at that minute (this
+machine's speed swings within the hour).
+
 Prints a table and writes `bench/results/audit-<timestamp>.json` and `audit-latest.json`.
 PostgreSQL runs in a fresh schema of `--postgres-url` (default: the test database)
 that is dropped afterwards; `--no-postgres` skips it.
@@ -26,6 +31,7 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -47,6 +53,7 @@ from gateway.core.audit_log import Checkpointer, pending
 from gateway.core.audit_query import AuditQuery
 from gateway.core.signed_note import NoteSigner
 from gateway.store.audit_store import SqlAuditStore
+from gateway.store.audit_tables import audit_records
 from gateway.store.database import migrate, open_engine
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -246,6 +253,74 @@ def queries(engine: sa.Engine, end: datetime) -> list[dict[str, Any]]:
     return out
 
 
+def direct_sqlite(directory: Path, lone: int = 1_000, batches: int = 40) -> dict[str, float]:
+    """The append's statements through bare `sqlite3`, on a migrated file in `directory`.
+
+    Rows of the benchmark's shape, written with the connection settings of the
+    gateway (WAL, synchronous=FULL, BEGIN IMMEDIATE): the p50 of a one-record
+    transaction (lock, insert, head update, commit) and the rate of 500-record ones.
+    """
+    path = directory / "direct.db"
+    engine = open_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    columns = [c.name for c in audit_records.c]
+    insert = (
+        f"INSERT INTO audit_records ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    head = "UPDATE audit_head SET size = ?, chain_hash = ?, updated_at = ? WHERE id = 1"
+    rng = random.Random(4)
+    now = _sqlite_time(datetime.now(UTC))
+
+    def rows(first: int, count: int) -> list[tuple[Any, ...]]:
+        out = []
+        for seq in range(first, first + count):
+            p = pending(make_event(seq, rng))
+            # fmt: off
+            out.append((
+                seq, p.event_id, p.event_type, now, now, p.trace_id, p.span_id,
+                p.parent_span_id, p.actor, p.source_domain, p.target_domain,
+                p.capability, p.decision, p.rule, p.policy_version, p.outcome,
+                p.duration_us, "[]", p.attributes, os.urandom(32), os.urandom(32),
+            ))
+            # fmt: on
+        return out
+
+    def transact(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT size, chain_hash, frontier FROM audit_head WHERE id = 1").fetchone()
+        conn.executemany(insert, batch)
+        conn.execute(head, (batch[-1][0] + 1, batch[-1][-1], now))
+        conn.execute("COMMIT")
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        singles = [[row] for row in rows(0, lone)]
+        for batch in singles[:100]:  # warm up
+            transact(conn, batch)
+        timings = []
+        for batch in singles[100:]:
+            started = time.perf_counter()
+            transact(conn, batch)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        large = [rows(lone + i * 500, 500) for i in range(batches)]
+        started = time.perf_counter()
+        for batch in large:
+            transact(conn, batch)
+        rate = batches * 500 / (time.perf_counter() - started)
+    finally:
+        conn.close()
+    return {"lone_p50_ms": round(timings[len(timings) // 2], 3), "batch_per_s": round(rate)}
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def fsync_floor(directory: Path, rounds: int = 200) -> dict[str, float]:
     """Latency of one 4 KiB append plus fsync in `directory`: the floor of a durable commit."""
     path = directory / "fsync.probe"
@@ -280,6 +355,7 @@ def _postgres_engine(url: str) -> tuple[sa.Engine, sa.Engine, str]:
 def run(config: Config, work: Path) -> dict[str, Any]:
     """Runs every scenario; returns the results."""
     results: dict[str, Any] = {"targets": TARGETS, "fsync": fsync_floor(work)}
+    results["direct_sqlite"] = direct_sqlite(work)
     sqlite_url = f"sqlite:///{work / 'audit.db'}"
     engine = open_engine(sqlite_url)
     migrate(engine)
@@ -403,6 +479,14 @@ def report(results: dict[str, Any]) -> bool:
     console.print(
         f"fsync of this disk (the floor of a durable commit): p50 "
         f"{results['fsync']['p50_ms']} ms, p90 {results['fsync']['p90_ms']} ms"
+    )
+    direct = results["direct_sqlite"]
+    console.print(
+        f"bare sqlite3, same statements and disk: one-record transaction p50 "
+        f"{direct['lone_p50_ms']} ms (hand-off p50 is "
+        f"{h['p50_ms'] / direct['lone_p50_ms']:.1f}x that), 500-record transactions "
+        f"{direct['batch_per_s']:,} records/s (SQLite ingest is "
+        f"{results['ingest_sqlite']['records_per_s'] / direct['batch_per_s']:.2f}x that)"
     )
     console.print(
         f"hand-off: p90 {h['p90_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms, "

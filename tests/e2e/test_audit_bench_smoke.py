@@ -28,3 +28,6 @@ def test_quick_audit_bench_runs_and_writes_results(tmp_path: Path) -> None:
     assert result["verify_sqlite"]["ok"] is True
     assert result["handoff_sqlite"]["p50_ms"] > 0
     assert len(result["queries_sqlite"]["pages"]) >= 8
+    assert result["direct_sqlite"]["lone_p50_ms"] > 0
+    assert result["direct_sqlite"]["batch_per_s"] > 0
+    assert "bare sqlite3" in done.stdout
