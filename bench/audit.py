@@ -271,7 +271,7 @@ def direct_sqlite(directory: Path, lone: int = 1_000, batches: int = 40) -> dict
     )
     head = "UPDATE audit_head SET size = ?, chain_hash = ?, updated_at = ? WHERE id = 1"
     rng = random.Random(4)
-    now = _sqlite_time(datetime.now(UTC))
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLite's UTCDateTime text
 
     def rows(first: int, count: int) -> list[tuple[Any, ...]]:
         out = []
@@ -315,10 +315,6 @@ def direct_sqlite(directory: Path, lone: int = 1_000, batches: int = 40) -> dict
     finally:
         conn.close()
     return {"lone_p50_ms": round(timings[len(timings) // 2], 3), "batch_per_s": round(rate)}
-
-
-def _sqlite_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def fsync_floor(directory: Path, rounds: int = 200) -> dict[str, float]:
